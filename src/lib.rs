@@ -1,0 +1,18 @@
+//! The `fcn` command-line tool's library side: a facade over the workspace crates and the
+//! pieces the binary is built from.
+//!
+//! - [`metrics`]: the `fcn-metrics` crate (IoU, confusion matrix, reports).
+//! - [`label_png`]: label maps stored as PNG (grayscale, palette indices, 16-bit).
+//! - [`eval`]: scoring folders of label PNGs, as `fcn eval` does.
+#![deny(missing_docs)]
+
+pub use fcn_metrics as metrics;
+
+pub mod atomic;
+pub mod bench;
+pub mod error;
+pub mod eval;
+pub mod label_png;
+pub mod synthetic;
+
+pub use error::{Error, Result};

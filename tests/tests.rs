@@ -1,0 +1,4 @@
+//! End-to-end tests of the `fcn` binary.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod eval_cli;
