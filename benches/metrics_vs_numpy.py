@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times fcn-metrics against numpy's bincount-based fast_hist (FCN score.py) on the same data.
 
-    python benches/metrics_vs_numpy.py [--images 64] [--side 512] [--repeats 7]
+    python benches/metrics_vs_numpy.py [--images 256] [--side 512] [--repeats 7]
 
 Runs `fcn bench metrics --dump DIR` (release build), which times our cases and writes its
 21-class synthetic label maps; then times score.py's fast_hist on exactly those arrays (one
@@ -36,7 +36,7 @@ def median_time(fn, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
@@ -75,6 +75,19 @@ def main():
 
     numpy_per_image = median_time(per_image, args.repeats)
     numpy_whole = median_time(whole, args.repeats)
+    # The worst case for fcn-metrics (no runs); numpy's bincount barely depends on the data.
+    rng = np.random.default_rng(0)
+    noise_pred = rng.integers(0, n, size=shape, dtype=np.uint8)
+    noise_target = rng.integers(0, n + 1, size=shape, dtype=np.uint8)
+    noise_target[noise_target == n] = 255
+
+    def per_image_noise():
+        hist = np.zeros((n, n))
+        for p, t in zip(noise_pred, noise_target):
+            hist += fast_hist(t.flatten(), p.flatten(), n)
+        return hist
+
+    numpy_noise = median_time(per_image_noise, args.repeats)
     cases = {c["name"]: c for c in ours["cases"]}
     threads = ours["threads"]
     single = cases["u8_21cls_1thread"]
@@ -87,13 +100,18 @@ def main():
         ("numpy fast_hist, per image (score.py)", 1, numpy_per_image),
         ("numpy fast_hist, all pixels at once", 1, numpy_whole),
         ("fcn-metrics update, per image", 1, single["median_s"]),
-        (f"fcn-metrics update_batch", threads, batch["median_s"]),
+        ("fcn-metrics update_batch", threads, batch["median_s"]),
+        ("numpy fast_hist, per image, uniform noise", 1, numpy_noise),
         ("fcn-metrics update, uniform noise (worst case)", 1, noise["median_s"]),
+        ("fcn-metrics update_batch, uniform noise", threads,
+         cases[f"u8_21cls_noise_batch_{threads}threads"]["median_s"]),
     ]
     print(f"{'implementation':<48} {'threads':>7} {'median ms':>10} {'Gpx/s':>7} {'vs numpy':>9}")
     for name, t, seconds in rows:
+        baseline = numpy_noise if "noise" in name else numpy_per_image
         print(f"{name:<48} {t:>7} {seconds * 1e3:>10.2f} {pixels / seconds / 1e9:>7.3f} "
-              f"{numpy_per_image / seconds:>8.1f}x")
+              f"{baseline / seconds:>8.1f}x")
+    print("(vs numpy: against numpy's per-image fast_hist on the same kind of data)")
 
 
 if __name__ == "__main__":

@@ -236,14 +236,22 @@ impl ConfusionMatrix {
     /// Adds the counts of another matrix (for sharded or distributed evaluation). Both must
     /// have the same number of classes and the same ignore value.
     pub fn merge(&mut self, other: &ConfusionMatrix) -> Result<(), MetricsError> {
-        if (self.num_classes, self.ignore_index) != (other.num_classes, other.ignore_index) {
-            return Err(MetricsError::MergeMismatch {
-                left: (self.num_classes, self.ignore_index),
-                right: (other.num_classes, other.ignore_index),
-            });
-        }
+        self.check_mergeable(other)?;
         self.add_counts(&other.counts);
         Ok(())
+    }
+
+    /// Counts of `other` can be added to this matrix's: same classes, same ignore value.
+    pub(crate) fn check_mergeable(&self, other: &ConfusionMatrix) -> Result<(), MetricsError> {
+        let (left, right) = (
+            (self.num_classes, self.ignore_index),
+            (other.num_classes, other.ignore_index),
+        );
+        if left == right {
+            Ok(())
+        } else {
+            Err(MetricsError::MergeMismatch { left, right })
+        }
     }
 
     /// Sets every count to zero, keeping the settings.

@@ -133,8 +133,7 @@ impl PerImageIou {
 
     /// Adds everything another accumulator saw. Both must have the same classes and ignore value.
     pub fn merge(&mut self, other: &PerImageIou) -> Result<(), MetricsError> {
-        let mut probe = self.template.empty_like();
-        probe.merge(&other.template)?;
+        self.template.check_mergeable(&other.template)?;
         for (a, b) in self.iou_sums.iter_mut().zip(&other.iou_sums) {
             *a += b;
         }
