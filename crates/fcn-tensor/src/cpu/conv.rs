@@ -1,0 +1,320 @@
+//! Convolution by tiled im2col + GEMM, and the two backward passes.
+//!
+//! Work is split into tiles of a few output rows of one image and one group. Each task unrolls
+//! its tile into a private, reused column buffer and runs a single-threaded GEMM, so memory
+//! stays proportional to a tile, not to the whole im2col matrix. The same three kernels serve
+//! transposed convolution: its forward pass is the backward-data pass of the convolution that
+//! maps its output back to its input.
+#![allow(unsafe_code)]
+
+use rayon::prelude::*;
+
+use super::gemm::{Mat, SharedMut, gemm, gemm_unchecked};
+
+/// Output pixels per tile: the column buffer (`K x TILE_PIXELS` floats) stays in L2.
+const TILE_PIXELS: usize = 512;
+/// Columns of the weight gradient per task: fixed, so results do not depend on thread count.
+const WEIGHT_BLOCK: usize = 64;
+
+/// The sizes of a convolution from `x` (N, in_c, in_h, in_w) to `y` (N, out_c, out_h, out_w)
+/// with weights (out_c, in_c / groups, kh, kw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    pub n: usize,
+    pub groups: usize,
+    pub in_c: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+impl ConvGeometry {
+    fn in_cg(&self) -> usize {
+        self.in_c / self.groups
+    }
+    fn out_cg(&self) -> usize {
+        self.out_c / self.groups
+    }
+    /// Rows of the unrolled input: one per (input channel of the group, kernel row, kernel col).
+    fn k(&self) -> usize {
+        self.in_cg() * self.kernel[0] * self.kernel[1]
+    }
+    fn in_plane(&self) -> usize {
+        self.in_h * self.in_w
+    }
+    fn out_plane(&self) -> usize {
+        self.out_h * self.out_w
+    }
+    /// A 1x1, stride-1, unpadded convolution: a plain GEMM on the input, no unrolling.
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+    fn tile_rows(&self) -> usize {
+        (TILE_PIXELS / self.out_w.max(1)).clamp(1, self.out_h.max(1))
+    }
+    /// Tiles of output rows: `[r0, r1)` ranges.
+    fn tiles(&self, rows: usize) -> Vec<(usize, usize)> {
+        (0..self.out_h)
+            .step_by(rows)
+            .map(|r0| (r0, (r0 + rows).min(self.out_h)))
+            .collect()
+    }
+    /// Input row of output row `oh` and kernel row `ki` (may be outside the input).
+    fn input_row(&self, oh: usize, ki: usize) -> isize {
+        (oh * self.stride[0] + ki * self.dilation[0]) as isize - self.padding[0] as isize
+    }
+    fn input_col(&self, ow: usize, kj: usize) -> isize {
+        (ow * self.stride[1] + kj * self.dilation[1]) as isize - self.padding[1] as isize
+    }
+}
+
+/// Unrolls rows `k_range` of the column matrix for output rows `[r0, r1)` of one image-group.
+/// `x` holds that group's input planes; `cols` receives `k_range.len() x (r1 - r0) * out_w`.
+fn im2col(
+    x: &[f32],
+    g: &ConvGeometry,
+    (r0, r1): (usize, usize),
+    k_range: (usize, usize),
+    cols: &mut [f32],
+) {
+    let [kh, kw] = g.kernel;
+    let width = (r1 - r0) * g.out_w;
+    for (row, k) in cols.chunks_exact_mut(width).zip(k_range.0..k_range.1) {
+        let (ci, ki, kj) = (k / (kh * kw), k / kw % kh, k % kw);
+        let plane = &x[ci * g.in_plane()..(ci + 1) * g.in_plane()];
+        for (dst, oh) in row.chunks_exact_mut(g.out_w).zip(r0..r1) {
+            let ih = g.input_row(oh, ki);
+            if ih < 0 || ih >= g.in_h as isize {
+                dst.fill(0.0);
+                continue;
+            }
+            let src = &plane[ih as usize * g.in_w..(ih as usize + 1) * g.in_w];
+            for (ow, d) in dst.iter_mut().enumerate() {
+                let iw = g.input_col(ow, kj);
+                *d = if iw >= 0 && iw < g.in_w as isize {
+                    src[iw as usize]
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+}
+
+/// Adds the column matrix of output rows `[r0, r1)` back into input planes: the adjoint of
+/// [`im2col`]. `planes[ci]` holds input rows `row0 ..` of channel `ci`.
+fn col2im(
+    cols: &[f32],
+    g: &ConvGeometry,
+    (r0, r1): (usize, usize),
+    planes: &mut [&mut [f32]],
+    row0: usize,
+) {
+    let [kh, kw] = g.kernel;
+    let width = (r1 - r0) * g.out_w;
+    for (k, row) in cols.chunks_exact(width).enumerate() {
+        let (ci, ki, kj) = (k / (kh * kw), k / kw % kh, k % kw);
+        let plane = &mut planes[ci];
+        for (src, oh) in row.chunks_exact(g.out_w).zip(r0..r1) {
+            let ih = g.input_row(oh, ki);
+            if ih < 0 || ih >= g.in_h as isize {
+                continue;
+            }
+            let dst = &mut plane[(ih as usize - row0) * g.in_w..(ih as usize - row0 + 1) * g.in_w];
+            for (ow, &s) in src.iter().enumerate() {
+                let iw = g.input_col(ow, kj);
+                if iw >= 0 && iw < g.in_w as isize {
+                    dst[iw as usize] += s;
+                }
+            }
+        }
+    }
+}
+
+/// Every (image, group, tile) triple: the independent tasks of a pass.
+fn image_group_tiles(
+    g: &ConvGeometry,
+    tiles: &[(usize, usize)],
+) -> Vec<(usize, usize, (usize, usize))> {
+    let mut tasks = Vec::with_capacity(g.n * g.groups * tiles.len());
+    for n in 0..g.n {
+        for grp in 0..g.groups {
+            tasks.extend(tiles.iter().map(|&t| (n, grp, t)));
+        }
+    }
+    tasks
+}
+
+/// `y = conv(x, w) + bias`.
+pub(crate) fn conv_forward(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeometry,
+) -> Vec<f32> {
+    let (k, p, out_cg) = (g.k(), g.out_plane(), g.out_cg());
+    let mut y = vec![0.0f32; g.n * g.out_c * p];
+    let out = SharedMut::new(&mut y);
+    let tasks = image_group_tiles(g, &g.tiles(g.tile_rows()));
+    tasks
+        .par_iter()
+        .for_each_init(Vec::new, |cols, &(n, grp, (r0, r1))| {
+            let x_group =
+                &x[(n * g.in_c + grp * g.in_cg()) * g.in_plane()..][..g.in_cg() * g.in_plane()];
+            let width = (r1 - r0) * g.out_w;
+            let b = if g.pointwise() {
+                Mat::new(&x_group[r0 * g.out_w..], g.in_cg(), width, g.in_plane())
+            } else {
+                cols.resize(k * width, 0.0);
+                im2col(x_group, g, (r0, r1), (0, k), cols);
+                Mat::new(cols, k, width, width)
+            };
+            let a = Mat::new(&w[grp * out_cg * k..], out_cg, k, k);
+            let offset = (n * g.out_c + grp * out_cg) * p + r0 * g.out_w;
+            out.check(offset, out_cg, width, p);
+            // SAFETY: the region (this image, this group's channels, rows r0..r1) belongs to this
+            // task alone and lies inside `y` (checked).
+            unsafe { gemm_unchecked(out.at(offset), p, a, b, false) };
+        });
+    if let Some(bias) = bias {
+        y.par_chunks_mut(p.max(1))
+            .enumerate()
+            .for_each(|(plane, y)| {
+                let b = bias[plane % g.out_c];
+                y.iter_mut().for_each(|v| *v += b);
+            });
+    }
+    y
+}
+
+/// The gradient with respect to the input: `gx = col2im(w^T gy)`.
+pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, p, out_cg, in_cg) = (g.k(), g.out_plane(), g.out_cg(), g.in_cg());
+    let mut gx = vec![0.0f32; g.n * g.in_c * g.in_plane()];
+    let out = SharedMut::new(&mut gx);
+    // Tiles two apart touch disjoint input rows, so even tiles run together, then odd ones;
+    // each input value is added to in a fixed order, whatever the thread count.
+    let span = (g.kernel[0] - 1) * g.dilation[0] + 1;
+    let rows = g
+        .tile_rows()
+        .max(span.div_ceil(g.stride[0]).saturating_sub(1))
+        .max(1);
+    let tiles = g.tiles(rows);
+    for parity in 0..2 {
+        let these: Vec<(usize, usize)> = tiles.iter().copied().skip(parity).step_by(2).collect();
+        let tasks = image_group_tiles(g, &these);
+        tasks
+            .par_iter()
+            .for_each_init(Vec::new, |cols, &(n, grp, (r0, r1))| {
+                let width = (r1 - r0) * g.out_w;
+                let a = Mat::new(&w[grp * out_cg * k..], out_cg, k, k).t();
+                let b = Mat::new(
+                    &gy[(n * g.out_c + grp * out_cg) * p + r0 * g.out_w..],
+                    out_cg,
+                    width,
+                    p,
+                );
+                let base = (n * g.in_c + grp * in_cg) * g.in_plane();
+                if g.pointwise() {
+                    let offset = base + r0 * g.in_w;
+                    out.check(offset, in_cg, width, g.in_plane());
+                    // SAFETY: a pointwise tile writes only its own pixels of its image and group.
+                    unsafe { gemm_unchecked(out.at(offset), g.in_plane(), a, b, false) };
+                    return;
+                }
+                cols.resize(k * width, 0.0);
+                gemm(cols, width, a, b, false);
+                // Input rows this tile touches, clipped to the input.
+                let first = g.input_row(r0, 0).max(0) as usize;
+                let last =
+                    (g.input_row(r1 - 1, g.kernel[0] - 1) + 1).clamp(0, g.in_h as isize) as usize;
+                if first >= last {
+                    return;
+                }
+                let mut planes: Vec<&mut [f32]> = (0..in_cg)
+                    .map(|ci| {
+                        let offset = base + ci * g.in_plane() + first * g.in_w;
+                        out.check(offset, 1, (last - first) * g.in_w, 0);
+                        // SAFETY: rows first..last of this image-group's planes are touched by
+                        // this tile and, in this pass, by no other (tiles two apart are disjoint).
+                        unsafe {
+                            std::slice::from_raw_parts_mut(out.at(offset), (last - first) * g.in_w)
+                        }
+                    })
+                    .collect();
+                col2im(cols, g, (r0, r1), &mut planes, first);
+            });
+    }
+    gx
+}
+
+/// The gradient with respect to the weights: `gw = sum over images and tiles of gy cols^T`.
+pub(crate) fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (k, p, out_cg) = (g.k(), g.out_plane(), g.out_cg());
+    let mut gw = vec![0.0f32; g.out_c * k];
+    let out = SharedMut::new(&mut gw);
+    let tiles = g.tiles(g.tile_rows());
+    let tasks: Vec<(usize, usize)> = (0..g.groups)
+        .flat_map(|grp| (0..k).step_by(WEIGHT_BLOCK).map(move |k0| (grp, k0)))
+        .collect();
+    tasks
+        .par_iter()
+        .for_each_init(Vec::new, |cols, &(grp, k0)| {
+            let k1 = (k0 + WEIGHT_BLOCK).min(k);
+            let offset = grp * out_cg * k + k0;
+            out.check(offset, out_cg, k1 - k0, k);
+            for n in 0..g.n {
+                let x_group =
+                    &x[(n * g.in_c + grp * g.in_cg()) * g.in_plane()..][..g.in_cg() * g.in_plane()];
+                for &(r0, r1) in &tiles {
+                    let width = (r1 - r0) * g.out_w;
+                    let a = Mat::new(
+                        &gy[(n * g.out_c + grp * out_cg) * p + r0 * g.out_w..],
+                        out_cg,
+                        width,
+                        p,
+                    );
+                    let b = if g.pointwise() {
+                        Mat::new(
+                            &x_group[k0 * g.in_plane() + r0 * g.out_w..],
+                            k1 - k0,
+                            width,
+                            g.in_plane(),
+                        )
+                        .t()
+                    } else {
+                        cols.resize((k1 - k0) * width, 0.0);
+                        im2col(x_group, g, (r0, r1), (k0, k1), cols);
+                        Mat::new(cols, k1 - k0, width, width).t()
+                    };
+                    // SAFETY: columns k0..k1 of this group's rows of gw belong to this task alone.
+                    unsafe { gemm_unchecked(out.at(offset), k, a, b, true) };
+                }
+            }
+        });
+    gw
+}
+
+/// The gradient with respect to a per-channel bias: the sum of `gy` over images and pixels.
+pub(crate) fn bias_backward(gy: &[f32], n: usize, channels: usize, plane: usize) -> Vec<f32> {
+    (0..channels)
+        .into_par_iter()
+        .map(|c| {
+            let sum: f64 = (0..n)
+                .map(|i| {
+                    gy[(i * channels + c) * plane..][..plane]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .sum::<f64>()
+                })
+                .sum();
+            sum as f32
+        })
+        .collect()
+}

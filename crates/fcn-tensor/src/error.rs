@@ -1,0 +1,84 @@
+//! The one error type of this crate.
+
+/// What can go wrong building tensors or running operations on them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TensorError {
+    /// The number of values does not match the shape.
+    #[error("shape {shape:?} holds {expected} values, got {actual}")]
+    DataLength {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// Its number of elements.
+        expected: usize,
+        /// The number of values given.
+        actual: usize,
+    },
+    /// An operand has the wrong number of dimensions.
+    #[error("{op}: {operand} must have {expected} dimensions, got shape {shape:?}")]
+    Rank {
+        /// The operation.
+        op: &'static str,
+        /// Which operand.
+        operand: &'static str,
+        /// Dimensions required.
+        expected: usize,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// Operand shapes do not fit together.
+    #[error("{op}: {reason} (shapes {shapes:?})")]
+    ShapeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// What does not fit.
+        reason: String,
+        /// The shapes of the operands, in argument order.
+        shapes: Vec<Vec<usize>>,
+    },
+    /// A parameter is out of its range (zero stride, dropout probability 1, ...).
+    #[error("{op}: invalid parameter: {reason}")]
+    InvalidParameter {
+        /// The operation.
+        op: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A class label is neither a class nor the ignore value.
+    #[error(
+        "{op}: label {value} at position {index} is not a class in [0, {num_classes}) nor the ignore value {ignore_index}"
+    )]
+    LabelOutOfRange {
+        /// The operation.
+        op: &'static str,
+        /// The offending label.
+        value: i64,
+        /// Its flat position.
+        index: usize,
+        /// The number of classes (channels).
+        num_classes: usize,
+        /// The ignore value.
+        ignore_index: i64,
+    },
+    /// Operands live on different devices.
+    #[error("{op}: operands are on different devices ({first} and {second})")]
+    DeviceMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The first operand's device.
+        first: crate::Device,
+        /// The other operand's device.
+        second: crate::Device,
+    },
+    /// The device cannot be used (CUDA without the `cuda` feature, no driver, no GPU).
+    #[error("device {device} is not available: {reason}")]
+    DeviceUnavailable {
+        /// The device asked for.
+        device: crate::Device,
+        /// Why not.
+        reason: String,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T, E = TensorError> = std::result::Result<T, E>;

@@ -1,0 +1,4 @@
+//! Integration tests of `fcn-tensor`.
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod golden;
