@@ -259,7 +259,8 @@ fn dump_data(dir: &Path, options: &MetricsBenchOptions, data: &Data<u8>) -> Resu
     write_atomically(&dir.join("meta.json"), meta.to_string().as_bytes())
 }
 
-fn cpu_name() -> String {
+/// The processor's name from `/proc/cpuinfo`, or `unknown`.
+pub fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {

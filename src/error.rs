@@ -72,13 +72,12 @@ pub enum Error {
     #[error("no .png files in {0}")]
     NoImages(PathBuf),
     /// A label map breaks the metric's rules (a value out of range, ...).
-    #[error("{path}")]
+    #[error("{path}: {problem}")]
     Labels {
         /// The file at fault.
         path: PathBuf,
-        /// What is wrong with it.
-        #[source]
-        source: fcn_metrics::MetricsError,
+        /// What is wrong with it (shown in the message, so not a separate source).
+        problem: fcn_metrics::MetricsError,
     },
     /// The class-name file does not have one name per class.
     #[error("{path}: expected {expected} class names (one per line), found {actual}")]
@@ -90,6 +89,9 @@ pub enum Error {
         /// The number of names in the file.
         actual: usize,
     },
+    /// A tensor operation failed (shapes, parameters, device).
+    #[error(transparent)]
+    Tensor(#[from] fcn_tensor::TensorError),
     /// An invalid metrics setting (zero classes, ...).
     #[error(transparent)]
     Metrics(#[from] fcn_metrics::MetricsError),

@@ -150,7 +150,7 @@ pub fn evaluate_pairs(
         for image in scored {
             let image = image?;
             matrix.merge(&image)?;
-            per_image.add_image(&image);
+            per_image.add_image(&image)?;
         }
         progress(done * CHUNK + chunk.len(), pairs.len());
     }
@@ -170,15 +170,15 @@ fn score_pair(pair: &Pair, template: &ConfusionMatrix) -> Result<ConfusionMatrix
         });
     }
     let mut image = template.empty_like();
-    update(&mut image, &pred, &gt).map_err(|source| {
+    update(&mut image, &pred, &gt).map_err(|problem| {
         // Blame the file that holds the bad value.
-        let path = match source {
+        let path = match problem {
             MetricsError::PredictionOutOfRange { .. } => &pair.pred,
             _ => &pair.gt,
         };
         Error::Labels {
             path: path.clone(),
-            source,
+            problem,
         }
     })?;
     Ok(image)

@@ -7,9 +7,11 @@
 #![deny(missing_docs)]
 
 pub use fcn_metrics as metrics;
+pub use fcn_tensor as tensor;
 
 pub mod atomic;
 pub mod bench;
+pub mod bench_ops;
 pub mod error;
 pub mod eval;
 pub mod label_png;

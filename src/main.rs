@@ -63,6 +63,22 @@ struct EvalArgs {
 enum BenchCommand {
     /// Confusion-matrix updates: single thread, batch over the pool, worst-case noise.
     Metrics(MetricsBenchArgs),
+    /// Tensor kernels: GEMM, 3x3 convolution forward and backward, FCN upsampling, ceil-mode
+    /// max pooling, cross-entropy.
+    Ops(OpsBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct OpsBenchArgs {
+    /// Timed runs per case; the median is reported.
+    #[arg(long, default_value_t = 10)]
+    repeats: usize,
+    /// Device to run on (only `cpu` so far).
+    #[arg(long, default_value = "cpu")]
+    device: fcn::tensor::Device,
+    /// Write the timings as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Eval(args) => eval(args),
         Command::Bench(BenchCommand::Metrics(args)) => bench_metrics(args),
+        Command::Bench(BenchCommand::Ops(args)) => bench_ops(args),
     }
 }
 
@@ -161,6 +178,17 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
         args.images > 0 && args.height > 0 && args.width > 0,
         "--images, --height and --width must be at least 1"
     );
+    // Six copies of the data are held at once (three cases, prediction and target).
+    const MAX_PIXELS: usize = 1 << 30;
+    let pixels = args
+        .images
+        .checked_mul(args.height)
+        .and_then(|p| p.checked_mul(args.width))
+        .filter(|&p| p <= MAX_PIXELS);
+    anyhow::ensure!(
+        pixels.is_some(),
+        "--images x --height x --width must be at most {MAX_PIXELS} pixels"
+    );
     let options = MetricsBenchOptions {
         images: args.images,
         height: args.height,
@@ -168,6 +196,21 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
         repeats: args.repeats,
     };
     let result = run_metrics_bench(&options, args.dump.as_deref())?;
+    println!("{result}");
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
+        write_atomically(path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.device == fcn::tensor::Device::Cpu,
+        "device {} is not supported by `fcn bench ops` yet: the CUDA backend is not built",
+        args.device
+    );
+    let result = fcn::bench_ops::run_ops_bench(args.repeats)?;
     println!("{result}");
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;

@@ -33,8 +33,10 @@ pub enum Absent {
     /// `average="macro"`. The default.
     #[default]
     Skip,
-    /// Count the class with this value, like torchmetrics' `zero_division` or scikit-learn's
-    /// macro average over an explicit label list.
+    /// Count the class with this value, like scikit-learn's macro average over an explicit
+    /// label list with `zero_division`. (torchmetrics' macro average always leaves such classes
+    /// out; its `zero_division` only affects per-class values: see
+    /// [`ConfusionMatrix::per_class_iou_or`].) The value should be finite: a NaN makes the mean NaN.
     As(f64),
 }
 
@@ -42,7 +44,8 @@ pub enum Absent {
 ///
 /// Rows are ground-truth classes, columns predicted classes; `count(i, j)` is the number of pixels
 /// of class `i` predicted as `j`. Only pixels whose ground truth is a class in `[0, n)` (and not
-/// the ignore value) are counted. Counts are `u64`, so no dataset overflows them.
+/// the ignore value) are counted. Counts are `u64`: no real dataset overflows them, and
+/// matrices loaded or merged from elsewhere are checked.
 ///
 /// Scores follow FCN's `score.py` (see `FCN_REFERENCE.md` section 5): dataset-level, with
 /// classes whose union is empty left out of the means. They are returned as `Option<f64>`:
@@ -76,6 +79,14 @@ impl ConfusionMatrix {
                 expected,
                 actual: counts.len(),
             });
+        }
+        // Every score sums counts: their total must fit in a u64.
+        if counts
+            .iter()
+            .try_fold(0u64, |sum, &c| sum.checked_add(c))
+            .is_none()
+        {
+            return Err(MetricsError::CountOverflow);
         }
         Ok(Self {
             num_classes,
@@ -237,6 +248,9 @@ impl ConfusionMatrix {
     /// have the same number of classes and the same ignore value.
     pub fn merge(&mut self, other: &ConfusionMatrix) -> Result<(), MetricsError> {
         self.check_mergeable(other)?;
+        self.total()
+            .checked_add(other.total())
+            .ok_or(MetricsError::CountOverflow)?;
         self.add_counts(&other.counts);
         Ok(())
     }

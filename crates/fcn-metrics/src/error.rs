@@ -58,6 +58,8 @@ pub enum MetricsError {
         /// The length given.
         actual: usize,
     },
+    /// The counts would no longer fit in a `u64` (a corrupt or hostile matrix).
+    CountOverflow,
     /// A list of class names does not have one name per class.
     ClassNames {
         /// The number of classes.
@@ -115,7 +117,7 @@ impl fmt::Display for MetricsError {
                 }
                 write!(
                     f,
-                    " (use lenient mode to skip such values as FCN's score.py does)"
+                    " (to skip such values as FCN's score.py does, use OutOfRange::Skip, or --lenient with fcn eval)"
                 )
             }
             Self::MergeMismatch { left, right } => write!(
@@ -133,16 +135,11 @@ impl fmt::Display for MetricsError {
                     "expected {expected} class names (one per class), got {actual}"
                 )
             }
-            Self::Image { image, .. } => write!(f, "in image {image} of the batch"),
+            Self::CountOverflow => write!(f, "the pixel counts overflow a u64"),
+            Self::Image { image, source } => write!(f, "in image {image} of the batch: {source}"),
         }
     }
 }
 
-impl std::error::Error for MetricsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Image { source, .. } => Some(source.as_ref()),
-            _ => None,
-        }
-    }
-}
+// `Image` shows its inner error in its own message, so there is no separate `source`.
+impl std::error::Error for MetricsError {}

@@ -75,13 +75,20 @@ impl PerImageIou {
     ) -> Result<(), MetricsError> {
         let mut image = self.template.empty_like();
         image.update(pred, target)?;
-        self.add_image(&image);
+        self.add_checked_image(&image);
         Ok(())
     }
 
     /// Adds the image whose counts are in `image` (a matrix over that one image): lets a caller
-    /// that already built the per-image matrix for [`ConfusionMatrix::merge`] reuse it.
-    pub fn add_image(&mut self, image: &ConfusionMatrix) {
+    /// that already built the per-image matrix for [`ConfusionMatrix::merge`] reuse it. The
+    /// matrix must have the same classes and ignore value.
+    pub fn add_image(&mut self, image: &ConfusionMatrix) -> Result<(), MetricsError> {
+        self.template.check_mergeable(image)?;
+        self.add_checked_image(image);
+        Ok(())
+    }
+
+    fn add_checked_image(&mut self, image: &ConfusionMatrix) {
         let ious = image.per_class_iou();
         let evaluated: Vec<Option<f64>> = ious
             .iter()
@@ -126,7 +133,7 @@ impl PerImageIou {
             batch.iter().enumerate().map(image_matrix).collect();
         // Added in image order, so the floating-point sums do not depend on thread timing.
         for m in &matrices? {
-            self.add_image(m);
+            self.add_checked_image(m);
         }
         Ok(())
     }

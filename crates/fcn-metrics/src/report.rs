@@ -82,14 +82,19 @@ impl Report {
             .per_class
             .iter()
             .enumerate()
-            .map(|(c, s)| ClassReport {
-                name: names.map_or_else(|| c.to_string(), |names| names[c].clone()),
-                iou: s.iou,
-                accuracy: s.accuracy,
-                dice: s.dice,
-                precision: s.precision,
-                gt_pixels: s.gt_pixels,
-                pred_pixels: s.pred_pixels,
+            .map(|(c, s)| {
+                // An ignore value inside the classes: never ground truth, left out of every
+                // mean, so it has no scores of its own either.
+                let score = |v: Option<f64>| v.filter(|_| s.evaluated);
+                ClassReport {
+                    name: names.map_or_else(|| c.to_string(), |names| names[c].clone()),
+                    iou: score(s.iou),
+                    accuracy: score(s.accuracy),
+                    dice: score(s.dice),
+                    precision: score(s.precision),
+                    gt_pixels: s.gt_pixels,
+                    pred_pixels: s.pred_pixels,
+                }
             })
             .collect();
         Ok(Self {

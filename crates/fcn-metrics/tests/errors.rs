@@ -212,3 +212,50 @@ fn empty_matrix_has_no_scores_rather_than_nan() {
     assert!(m.per_class_iou().iter().all(Option::is_none));
     assert_eq!(m.per_class_iou_or(0.0), vec![0.0; 3]);
 }
+
+#[test]
+fn ignored_class_inside_the_range_has_no_scores_in_the_report() {
+    // Regression: class 1 is the ignore value; the report showed IoU 0 for it while every mean
+    // left it out.
+    let mut m = ConfusionMatrix::new(3).unwrap().with_ignore_index(Some(1));
+    m.update(&[0u8, 1, 2, 1], &[0u8, 0, 2, 1]).unwrap();
+    let report = Report::new(&m, None).unwrap();
+    assert_eq!(report.per_class[1].iou, None);
+    assert_eq!(report.per_class[1].dice, None);
+    assert_eq!(report.mean_iou, Some(0.75));
+}
+
+#[test]
+fn per_image_refuses_a_matrix_with_other_settings() {
+    let mut per_image = PerImageIou::new(2).unwrap();
+    let other = ConfusionMatrix::new(3).unwrap();
+    assert!(matches!(
+        per_image.add_image(&other),
+        Err(MetricsError::MergeMismatch { .. })
+    ));
+    let no_ignore = ConfusionMatrix::new(2).unwrap().with_ignore_index(None);
+    assert!(per_image.add_image(&no_ignore).is_err());
+    assert_eq!(per_image.num_images(), 0);
+}
+
+#[test]
+fn counts_that_would_overflow_are_refused() {
+    assert_eq!(
+        ConfusionMatrix::from_counts(2, vec![u64::MAX, 1, 0, 0]).unwrap_err(),
+        MetricsError::CountOverflow
+    );
+    let mut big = ConfusionMatrix::from_counts(1, vec![u64::MAX - 1]).unwrap();
+    let two = ConfusionMatrix::from_counts(1, vec![2]).unwrap();
+    assert_eq!(big.merge(&two).unwrap_err(), MetricsError::CountOverflow);
+    assert_eq!(big.total(), u64::MAX - 1, "a refused merge changes nothing");
+}
+
+#[test]
+fn batch_error_message_includes_the_cause() {
+    let mut m = ConfusionMatrix::new(2).unwrap();
+    let err = m.update_batch(&[(&[5u8][..], &[0u8][..])]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "in image 0 of the batch: predicted class 5 at pixel 0 is outside [0, 2)"
+    );
+}
