@@ -6,7 +6,8 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 /// Writes `contents` to `path` through a temporary file in the same folder, synced and then
-/// renamed over the target: the file is either the old one or the whole new one.
+/// renamed over the target: the file is either the old one or the whole new one. A link at
+/// `path` is replaced by a regular file with default permissions.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let io_error = |action, source| Error::Io {
         action,
@@ -26,7 +27,9 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        std::fs::File::open(dir)?.sync_all()
     })();
     if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
