@@ -1,11 +1,9 @@
 //! The operations, each with its backward pass. Shapes and parameters are checked here; the
 //! kernels in `cpu` (and `cuda`) assume valid input.
 
-use rayon::prelude::*;
-
 use crate::cpu;
 use crate::cpu::conv::ConvGeometry;
-use crate::cpu::gemm::{Mat, gemm};
+use crate::cpu::gemm::{Mat, Threads, gemm};
 use crate::{Result, Tensor, TensorError};
 
 /// Parameters of a 2-D max pooling: `[height, width]` pairs.
@@ -354,19 +352,10 @@ pub fn softmax_cross_entropy(
     })
 }
 
-/// Rows of the output per parallel task in [`matmul`].
-const MATMUL_ROWS: usize = 64;
-
-/// `a (M x K) * b (K x N)`: `out` rows split over threads, a single-threaded GEMM each.
+/// `a (M x K) * b (K x N)`, the GEMM spread over the thread pool.
 fn matmul_into(m: usize, n: usize, a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
     let mut c = vec![0.0f32; m * n];
-    c.par_chunks_mut(MATMUL_ROWS * n.max(1))
-        .enumerate()
-        .for_each(|(block, c)| {
-            let rows = c.len() / n.max(1);
-            let a_rows = a.rows_from(block * MATMUL_ROWS, rows);
-            gemm(c, n, a_rows, b, false);
-        });
+    gemm(&mut c, n, a, b, false, Threads::Pool);
     c
 }
 

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{Mat, SharedMut, gemm, gemm_unchecked};
+use super::gemm::{Mat, SharedMut, Threads, gemm, gemm_unchecked};
 
 /// Output pixels per tile: the column buffer (`K x TILE_PIXELS` floats) stays in L2.
 const TILE_PIXELS: usize = 512;
@@ -69,9 +69,23 @@ impl ConvGeometry {
     fn input_row(&self, oh: usize, ki: usize) -> isize {
         (oh * self.stride[0] + ki * self.dilation[0]) as isize - self.padding[0] as isize
     }
-    fn input_col(&self, ow: usize, kj: usize) -> isize {
-        (ow * self.stride[1] + kj * self.dilation[1]) as isize - self.padding[1] as isize
-    }
+}
+
+/// For kernel column `kj`: the output columns `[lo, hi)` whose input column lies inside the
+/// input, and the input column of output column `lo`.
+fn valid_columns(g: &ConvGeometry, kj: usize) -> (usize, usize, usize) {
+    let shift = kj * g.dilation[1]; // input column of output column 0, plus the padding
+    let pad = g.padding[1];
+    let stride = g.stride[1];
+    // iw = ow * stride + shift - pad must satisfy 0 <= iw < in_w.
+    let lo = pad.saturating_sub(shift).div_ceil(stride);
+    let hi = if g.in_w + pad > shift {
+        ((g.in_w + pad - shift - 1) / stride + 1).min(g.out_w)
+    } else {
+        0
+    };
+    let lo = lo.min(hi);
+    (lo, hi, (lo * stride + shift).saturating_sub(pad))
 }
 
 /// Unrolls rows `k_range` of the column matrix for output rows `[r0, r1)` of one image-group.
@@ -85,23 +99,26 @@ fn im2col(
 ) {
     let [kh, kw] = g.kernel;
     let width = (r1 - r0) * g.out_w;
+    let stride = g.stride[1];
     for (row, k) in cols.chunks_exact_mut(width).zip(k_range.0..k_range.1) {
         let (ci, ki, kj) = (k / (kh * kw), k / kw % kh, k % kw);
         let plane = &x[ci * g.in_plane()..(ci + 1) * g.in_plane()];
+        let (lo, hi, first) = valid_columns(g, kj);
         for (dst, oh) in row.chunks_exact_mut(g.out_w).zip(r0..r1) {
             let ih = g.input_row(oh, ki);
-            if ih < 0 || ih >= g.in_h as isize {
+            if ih < 0 || ih >= g.in_h as isize || lo == hi {
                 dst.fill(0.0);
                 continue;
             }
-            let src = &plane[ih as usize * g.in_w..(ih as usize + 1) * g.in_w];
-            for (ow, d) in dst.iter_mut().enumerate() {
-                let iw = g.input_col(ow, kj);
-                *d = if iw >= 0 && iw < g.in_w as isize {
-                    src[iw as usize]
-                } else {
-                    0.0
-                };
+            let src = &plane[ih as usize * g.in_w + first..(ih as usize + 1) * g.in_w];
+            dst[..lo].fill(0.0);
+            dst[hi..].fill(0.0);
+            if stride == 1 {
+                dst[lo..hi].copy_from_slice(&src[..hi - lo]);
+            } else {
+                for (d, &s) in dst[lo..hi].iter_mut().zip(src.iter().step_by(stride)) {
+                    *d = s;
+                }
             }
         }
     }
@@ -118,20 +135,20 @@ fn col2im(
 ) {
     let [kh, kw] = g.kernel;
     let width = (r1 - r0) * g.out_w;
+    let stride = g.stride[1];
     for (k, row) in cols.chunks_exact(width).enumerate() {
         let (ci, ki, kj) = (k / (kh * kw), k / kw % kh, k % kw);
         let plane = &mut planes[ci];
+        let (lo, hi, first) = valid_columns(g, kj);
         for (src, oh) in row.chunks_exact(g.out_w).zip(r0..r1) {
             let ih = g.input_row(oh, ki);
-            if ih < 0 || ih >= g.in_h as isize {
+            if ih < 0 || ih >= g.in_h as isize || lo == hi {
                 continue;
             }
-            let dst = &mut plane[(ih as usize - row0) * g.in_w..(ih as usize - row0 + 1) * g.in_w];
-            for (ow, &s) in src.iter().enumerate() {
-                let iw = g.input_col(ow, kj);
-                if iw >= 0 && iw < g.in_w as isize {
-                    dst[iw as usize] += s;
-                }
+            let start = (ih as usize - row0) * g.in_w;
+            let dst = &mut plane[start + first..start + g.in_w];
+            for (d, &s) in dst.iter_mut().step_by(stride).zip(&src[lo..hi]) {
+                *d += s;
             }
         }
     }
@@ -229,7 +246,7 @@ pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec
                     return;
                 }
                 cols.resize(k * width, 0.0);
-                gemm(cols, width, a, b, false);
+                gemm(cols, width, a, b, false, Threads::One);
                 // Input rows this tile touches, clipped to the input.
                 let first = g.input_row(r0, 0).max(0) as usize;
                 let last =

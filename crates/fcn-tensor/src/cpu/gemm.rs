@@ -1,9 +1,10 @@
 //! Single-precision GEMM on strided matrices, and a pointer that parallel tasks share to write
 //! disjoint parts of one output.
 //!
-//! Backed by `matrixmultiply` (ndarray's GEMM); see `docs/benchmarks.md` for the measurements
-//! behind the choice. Every call here is single-threaded: parallelism comes from the callers'
-//! loops over independent tiles, as ARCHITECTURE.md decision 3 prescribes.
+//! Backed by the `gemm` crate (runtime dispatch to AVX2/FMA kernels); `docs/benchmarks.md` has
+//! the measurements behind the choice. Convolutions call it single-threaded inside their own
+//! parallel loops over tiles (ARCHITECTURE.md decision 3); a plain matrix product lets it split
+//! the work over the rayon pool itself.
 #![allow(unsafe_code)]
 
 /// A read-only strided matrix: element `(i, j)` is `data[i * rs + j * cs]`.
@@ -39,13 +40,6 @@ impl<'a> Mat<'a> {
         }
     }
 
-    /// Rows `first .. first + count` (no copy).
-    pub(crate) fn rows_from(self, first: usize, count: usize) -> Self {
-        assert!(first + count <= self.rows, "rows outside the matrix");
-        let start = (first * self.rs).min(self.data.len());
-        Self::strided(&self.data[start..], count, self.cols, self.rs, self.cs)
-    }
-
     /// The transpose (no copy).
     pub(crate) fn t(self) -> Self {
         Self {
@@ -58,16 +52,32 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// How many threads one GEMM call may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// The calling thread only (inside a parallel loop).
+    One,
+    /// The whole rayon pool.
+    Pool,
+}
+
 /// `c = a * b` (or `c += a * b` with `accumulate`), `c` row-major `m x n` with row stride `rs`.
 /// Panics on mismatched shapes or an output that overruns `c`.
-pub(crate) fn gemm(c: &mut [f32], rs: usize, a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+pub(crate) fn gemm(
+    c: &mut [f32],
+    rs: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    threads: Threads,
+) {
     let (m, n) = (a.rows, b.cols);
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     if m > 0 && n > 0 {
         assert!((m - 1) * rs + n <= c.len(), "output overruns its slice");
     }
     // SAFETY: operand and output extents were checked against their slices above.
-    unsafe { gemm_unchecked(c.as_mut_ptr(), rs, a, b, accumulate) }
+    unsafe { gemm_with(c.as_mut_ptr(), rs, a, b, accumulate, threads) }
 }
 
 /// [`gemm`] into a raw output, for tasks that write disjoint strided parts of one buffer.
@@ -81,6 +91,20 @@ pub(crate) unsafe fn gemm_unchecked(
     a: Mat<'_>,
     b: Mat<'_>,
     accumulate: bool,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { gemm_with(c, rs, a, b, accumulate, Threads::One) }
+}
+
+/// # Safety
+/// As [`gemm_unchecked`].
+unsafe fn gemm_with(
+    c: *mut f32,
+    rs: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    threads: Threads,
 ) {
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -96,24 +120,31 @@ pub(crate) unsafe fn gemm_unchecked(
         }
         return;
     }
-    let beta = if accumulate { 1.0 } else { 0.0 };
     // SAFETY: a and b were bounds-checked at construction; c is the caller's contract.
     unsafe {
-        matrixmultiply::sgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            1.0,
-            a.data.as_ptr(),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr(),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
+            k,
             c,
-            rs as isize,
             1,
+            rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            match threads {
+                Threads::One => gemm::Parallelism::None,
+                Threads::Pool => gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            },
         );
     }
 }
@@ -183,6 +214,7 @@ mod tests {
             Mat::new(&a, m, k, k),
             Mat::new(&b, k, n, n),
             false,
+            Threads::One,
         );
         assert_eq!(c, want);
         // a stored transposed: (k x m) row-major, used through .t().
@@ -194,6 +226,7 @@ mod tests {
             Mat::new(&at, k, m, m).t(),
             Mat::new(&b, k, n, n),
             true,
+            Threads::Pool,
         );
         assert_eq!(c2, want.iter().map(|v| v + 1.0).collect::<Vec<_>>());
     }
