@@ -49,10 +49,17 @@ pub fn pool_output_size(
     padding: usize,
     ceil_mode: bool,
 ) -> Option<usize> {
-    let (input, kernel, stride, padding) =
-        (input as i64, kernel as i64, stride as i64, padding as i64);
+    if kernel == 0 || stride == 0 {
+        return None;
+    }
+    let [input, kernel, stride, padding] =
+        [input, kernel, stride, padding].map(|v| i64::try_from(v).ok());
+    let (input, kernel, stride, padding) = (input?, kernel?, stride?, padding?);
     let round_up = if ceil_mode { stride - 1 } else { 0 };
-    let mut out = (input + 2 * padding - kernel + round_up).div_euclid(stride) + 1;
+    let span = input
+        .checked_add(padding.checked_mul(2)?)?
+        .checked_sub(kernel)?;
+    let mut out = span.checked_add(round_up)?.div_euclid(stride) + 1;
     if ceil_mode && (out - 1) * stride >= input + padding {
         out -= 1;
     }
@@ -216,7 +223,12 @@ pub fn dropout(x: &Tensor, p: f32, mode: DropoutMode, seed: u64) -> Result<(Tens
 
 fn crop_check(x_shape: [usize; 4], offset: [usize; 2], size: [usize; 2]) -> Result<()> {
     let [_, _, h, w] = x_shape;
-    if offset[0] + size[0] > h || offset[1] + size[1] > w {
+    let fits = |axis: usize, limit: usize| {
+        offset[axis]
+            .checked_add(size[axis])
+            .is_some_and(|end| end <= limit)
+    };
+    if !fits(0, h) || !fits(1, w) {
         return Err(TensorError::ShapeMismatch {
             op: "crop",
             reason: format!("a {size:?} window at offset {offset:?} does not fit a {h}x{w} input"),
@@ -448,10 +460,12 @@ pub fn conv_output_size(
     padding: usize,
     dilation: usize,
 ) -> Option<usize> {
-    let span = dilation * (kernel - 1) + 1;
-    (input + 2 * padding)
-        .checked_sub(span)
-        .map(|room| room / stride + 1)
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let span = dilation.checked_mul(kernel - 1)?.checked_add(1)?;
+    let padded = input.checked_add(padding.checked_mul(2)?)?;
+    padded.checked_sub(span).map(|room| room / stride + 1)
 }
 
 /// Parameters of a 2-D transposed convolution ("deconvolution"): `[height, width]` pairs.
@@ -492,11 +506,16 @@ pub fn conv_transpose_output_size(
     output_padding: usize,
     dilation: usize,
 ) -> Option<usize> {
-    ((input.checked_sub(1)? * stride + dilation * (kernel - 1) + output_padding + 1) as isize
-        - 2 * padding as isize)
-        .try_into()
-        .ok()
-        .filter(|&v: &usize| v > 0)
+    if input == 0 || kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    (input - 1)
+        .checked_mul(stride)?
+        .checked_add(dilation.checked_mul(kernel - 1)?)?
+        .checked_add(output_padding)?
+        .checked_add(1)?
+        .checked_sub(padding.checked_mul(2)?)
+        .filter(|&v| v > 0)
 }
 
 /// Gradients of a convolution or transposed convolution.

@@ -2,3 +2,5 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod golden;
+mod gradcheck;
+mod properties;

@@ -177,6 +177,9 @@ pub(crate) fn conv_forward(
 ) -> Vec<f32> {
     let (k, p, out_cg) = (g.k(), g.out_plane(), g.out_cg());
     let mut y = vec![0.0f32; g.n * g.out_c * p];
+    if y.is_empty() {
+        return y;
+    }
     let out = SharedMut::new(&mut y);
     let tasks = image_group_tiles(g, &g.tiles(g.tile_rows()));
     tasks
@@ -214,6 +217,9 @@ pub(crate) fn conv_forward(
 pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (k, p, out_cg, in_cg) = (g.k(), g.out_plane(), g.out_cg(), g.in_cg());
     let mut gx = vec![0.0f32; g.n * g.in_c * g.in_plane()];
+    if gx.is_empty() || out_cg == 0 || p == 0 {
+        return gx;
+    }
     let out = SharedMut::new(&mut gx);
     // Tiles two apart touch disjoint input rows, so even tiles run together, then odd ones;
     // each input value is added to in a fixed order, whatever the thread count.
@@ -275,6 +281,9 @@ pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec
 pub(crate) fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (k, p, out_cg) = (g.k(), g.out_plane(), g.out_cg());
     let mut gw = vec![0.0f32; g.out_c * k];
+    if gw.is_empty() || p == 0 || g.n == 0 {
+        return gw;
+    }
     let out = SharedMut::new(&mut gw);
     let tiles = g.tiles(g.tile_rows());
     let tasks: Vec<(usize, usize)> = (0..g.groups)
