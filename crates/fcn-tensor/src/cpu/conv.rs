@@ -12,7 +12,17 @@ use rayon::prelude::*;
 use super::gemm::{Mat, SharedMut, Threads, gemm, gemm_unchecked};
 
 /// Output pixels per tile: the column buffer (`K x TILE_PIXELS` floats) stays in L2.
-const TILE_PIXELS: usize = 512;
+const TILE_PIXELS: usize = 256;
+/// Floats of unrolled columns a task keeps between a GEMM and its col2im (256 KiB).
+const CACHE_FLOATS: usize = 1 << 16;
+/// Output pixels per GEMM in the weight gradient: only `WEIGHT_BLOCK` rows are unrolled, so
+/// tiles can be longer than in the forward pass.
+const WEIGHT_TILE_PIXELS: usize = 256;
+/// Partial weight gradients summed in a fixed order (see `weight_gradient_by_pixels`).
+const WEIGHT_PARTS: usize = 8;
+/// Largest weight gradient (floats) computed from partial sums over pixels; larger ones (fc6)
+/// are split by columns instead, without copies.
+const PARTIAL_GRADIENT_MAX: usize = 1 << 20;
 /// Columns of the weight gradient per task: fixed, so results do not depend on thread count.
 const WEIGHT_BLOCK: usize = 64;
 
@@ -124,31 +134,49 @@ fn im2col(
     }
 }
 
-/// Adds the column matrix of output rows `[r0, r1)` back into input planes: the adjoint of
-/// [`im2col`]. `planes[ci]` holds input rows `row0 ..` of channel `ci`.
-fn col2im(
-    cols: &[f32],
+/// Adds unrolled columns back into input planes: the adjoint of [`im2col`], from the transposed
+/// layout. `cols_t` holds, for each output pixel of rows `[r0, r1)`, the values of input
+/// channels `c0 .. c0 + channels` (each `kh x kw`, kernel column fastest): the taps of one
+/// kernel row land on neighbouring input columns, so with dilation 1 they are one vector add.
+/// `planes[ci]` holds input rows `row0 ..` of channel `ci`.
+fn col2im_t(
+    cols_t: &[f32],
     g: &ConvGeometry,
     (r0, r1): (usize, usize),
+    (c0, channels): (usize, usize),
     planes: &mut [&mut [f32]],
     row0: usize,
 ) {
     let [kh, kw] = g.kernel;
-    let width = (r1 - r0) * g.out_w;
-    let stride = g.stride[1];
-    for (k, row) in cols.chunks_exact(width).enumerate() {
-        let (ci, ki, kj) = (k / (kh * kw), k / kw % kh, k % kw);
-        let plane = &mut planes[ci];
-        let (lo, hi, first) = valid_columns(g, kj);
-        for (src, oh) in row.chunks_exact(g.out_w).zip(r0..r1) {
-            let ih = g.input_row(oh, ki);
-            if ih < 0 || ih >= g.in_h as isize || lo == hi {
-                continue;
-            }
-            let start = (ih as usize - row0) * g.in_w;
-            let dst = &mut plane[start + first..start + g.in_w];
-            for (d, &s) in dst.iter_mut().step_by(stride).zip(&src[lo..hi]) {
-                *d += s;
+    let block = channels * kh * kw;
+    let contiguous = g.dilation[1] == 1;
+    for (t, oh) in (r0..r1).enumerate() {
+        for ow in 0..g.out_w {
+            let values = &cols_t[(t * g.out_w + ow) * block..][..block];
+            let iw0 = (ow * g.stride[1]) as isize - g.padding[1] as isize;
+            let inside = contiguous && iw0 >= 0 && iw0 as usize + kw <= g.in_w;
+            for (cl, channel) in values.chunks_exact(kh * kw).enumerate() {
+                let plane = &mut planes[c0 + cl];
+                for (ki, taps) in channel.chunks_exact(kw).enumerate() {
+                    let ih = g.input_row(oh, ki);
+                    if ih < 0 || ih >= g.in_h as isize {
+                        continue;
+                    }
+                    let row = &mut plane[(ih as usize - row0) * g.in_w..][..g.in_w];
+                    if inside {
+                        let dst = &mut row[iw0 as usize..iw0 as usize + kw];
+                        for (d, &v) in dst.iter_mut().zip(taps) {
+                            *d += v;
+                        }
+                    } else {
+                        for (kj, &v) in taps.iter().enumerate() {
+                            let iw = iw0 + (kj * g.dilation[1]) as isize;
+                            if iw >= 0 && iw < g.in_w as isize {
+                                row[iw as usize] += v;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -213,8 +241,48 @@ pub(crate) fn conv_forward(
     y
 }
 
-/// The gradient with respect to the input: `gx = col2im(w^T gy)`.
+/// The gradient with respect to the input. With stride 1 it is a forward convolution of `gy`
+/// with the kernels flipped and transposed (the fast path); otherwise `col2im(w^T gy)`.
 pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let reach = |axis: usize| g.dilation[axis] * (g.kernel[axis] - 1);
+    if g.stride == [1, 1] && g.padding[0] <= reach(0) && g.padding[1] <= reach(1) {
+        let flipped_geometry = ConvGeometry {
+            in_c: g.out_c,
+            in_h: g.out_h,
+            in_w: g.out_w,
+            out_c: g.in_c,
+            out_h: g.in_h,
+            out_w: g.in_w,
+            padding: [reach(0) - g.padding[0], reach(1) - g.padding[1]],
+            ..*g
+        };
+        return conv_forward(gy, &flip_kernels(w, g), None, &flipped_geometry);
+    }
+    col2im_backward_data(gy, w, g)
+}
+
+/// Weights `(out_c, in_c / groups, kh, kw)` rearranged for the adjoint convolution:
+/// `(in_c, out_c / groups, kh, kw)`, each kernel rotated by 180 degrees.
+fn flip_kernels(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let [kh, kw] = g.kernel;
+    let (in_cg, out_cg, taps) = (g.in_cg(), g.out_cg(), kh * kw);
+    let mut flipped = vec![0.0f32; w.len()];
+    for grp in 0..g.groups {
+        for co in 0..out_cg {
+            for ci in 0..in_cg {
+                let src = &w[((grp * out_cg + co) * in_cg + ci) * taps..][..taps];
+                let dst = &mut flipped[((grp * in_cg + ci) * out_cg + co) * taps..][..taps];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+    flipped
+}
+
+/// `gx = col2im(w^T gy)`, for any stride.
+fn col2im_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (k, p, out_cg, in_cg) = (g.k(), g.out_plane(), g.out_cg(), g.in_cg());
     let mut gx = vec![0.0f32; g.n * g.in_c * g.in_plane()];
     if gx.is_empty() || out_cg == 0 || p == 0 {
@@ -251,8 +319,6 @@ pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec
                     unsafe { gemm_unchecked(out.at(offset), g.in_plane(), a, b, false) };
                     return;
                 }
-                cols.resize(k * width, 0.0);
-                gemm(cols, width, a, b, false, Threads::One);
                 // Input rows this tile touches, clipped to the input.
                 let first = g.input_row(r0, 0).max(0) as usize;
                 let last =
@@ -271,7 +337,35 @@ pub(crate) fn conv_backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry) -> Vec
                         }
                     })
                     .collect();
-                col2im(cols, g, (r0, r1), &mut planes, first);
+                // Blocks of whole input channels, small enough to stay in cache between the
+                // GEMM that writes them and the col2im that reads them. The GEMM writes the
+                // transposed layout (pixel-major) that col2im_t adds from.
+                let per_channel = g.kernel[0] * g.kernel[1];
+                let channels = (CACHE_FLOATS / (width * per_channel)).clamp(1, in_cg);
+                cols.resize(channels * per_channel * width, 0.0);
+                let gy_t = b.t();
+                for c0 in (0..in_cg).step_by(channels) {
+                    let cb = channels.min(in_cg - c0);
+                    let kb = cb * per_channel;
+                    let w_block =
+                        Mat::new(&w[grp * out_cg * k + c0 * per_channel..], out_cg, kb, k);
+                    gemm(
+                        &mut cols[..width * kb],
+                        kb,
+                        gy_t,
+                        w_block,
+                        false,
+                        Threads::One,
+                    );
+                    col2im_t(
+                        &cols[..width * kb],
+                        g,
+                        (r0, r1),
+                        (c0, cb),
+                        &mut planes,
+                        first,
+                    );
+                }
             });
     }
     gx
@@ -284,8 +378,12 @@ pub(crate) fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> V
     if gw.is_empty() || p == 0 || g.n == 0 {
         return gw;
     }
+    let tiles = g.tiles((WEIGHT_TILE_PIXELS / g.out_w.max(1)).clamp(1, g.out_h.max(1)));
+    if gw.len() <= PARTIAL_GRADIENT_MAX {
+        weight_gradient_by_pixels(x, gy, g, &tiles, &mut gw);
+        return gw;
+    }
     let out = SharedMut::new(&mut gw);
-    let tiles = g.tiles(g.tile_rows());
     let tasks: Vec<(usize, usize)> = (0..g.groups)
         .flat_map(|grp| (0..k).step_by(WEIGHT_BLOCK).map(move |k0| (grp, k0)))
         .collect();
@@ -325,6 +423,64 @@ pub(crate) fn conv_backward_weight(x: &[f32], gy: &[f32], g: &ConvGeometry) -> V
             }
         });
     gw
+}
+
+/// The weight gradient of layers whose gradient is small: the (image, group, tile) tasks are
+/// cut into `WEIGHT_PARTS` runs, each run sums its own full gradient (unrolling each tile once,
+/// like the forward pass), and the runs are added in order: the result does not depend on the
+/// thread count.
+fn weight_gradient_by_pixels(
+    x: &[f32],
+    gy: &[f32],
+    g: &ConvGeometry,
+    tiles: &[(usize, usize)],
+    gw: &mut [f32],
+) {
+    let (k, p, out_cg, in_cg) = (g.k(), g.out_plane(), g.out_cg(), g.in_cg());
+    let tasks = image_group_tiles(g, tiles);
+    let per_part = tasks.len().div_ceil(WEIGHT_PARTS).max(1);
+    let partials: Vec<Vec<f32>> = tasks
+        .par_chunks(per_part)
+        .map(|run| {
+            let mut part = vec![0.0f32; gw.len()];
+            let mut cols = Vec::new();
+            for &(n, grp, (r0, r1)) in run {
+                let width = (r1 - r0) * g.out_w;
+                let x_group =
+                    &x[(n * g.in_c + grp * in_cg) * g.in_plane()..][..in_cg * g.in_plane()];
+                let a = Mat::new(
+                    &gy[(n * g.out_c + grp * out_cg) * p + r0 * g.out_w..],
+                    out_cg,
+                    width,
+                    p,
+                );
+                let b = if g.pointwise() {
+                    Mat::new(&x_group[r0 * g.out_w..], k, width, g.in_plane()).t()
+                } else {
+                    cols.resize(k * width, 0.0);
+                    im2col(x_group, g, (r0, r1), (0, k), &mut cols);
+                    Mat::new(&cols, k, width, width).t()
+                };
+                gemm(
+                    &mut part[grp * out_cg * k..(grp + 1) * out_cg * k],
+                    k,
+                    a,
+                    b,
+                    true,
+                    Threads::One,
+                );
+            }
+            part
+        })
+        .collect();
+    gw.par_chunks_mut(4096).enumerate().for_each(|(chunk, gw)| {
+        let start = chunk * 4096;
+        for part in &partials {
+            for (d, &v) in gw.iter_mut().zip(&part[start..]) {
+                *d += v;
+            }
+        }
+    });
 }
 
 /// The gradient with respect to a per-channel bias: the sum of `gy` over images and pixels.
