@@ -89,6 +89,18 @@ impl Tensor {
         Device::Cpu
     }
 
+    /// The tensor on `device`. Only the CPU backend exists so far: asking for a CUDA device is
+    /// an error that says so, never a panic.
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        match device {
+            Device::Cpu => Ok(self.clone()),
+            Device::Cuda(_) => Err(TensorError::DeviceUnavailable {
+                device,
+                reason: "this build of fcn-tensor has no CUDA backend yet (CPU only)".to_owned(),
+            }),
+        }
+    }
+
     /// The values, row-major.
     pub fn data(&self) -> &[f32] {
         &self.data
@@ -162,6 +174,14 @@ mod tests {
         // Rounding to nearest: 1/3 in f16 is 0.33325195.
         let third = Tensor::from_vec(vec![1.0 / 3.0], &[1]).unwrap();
         assert_eq!(third.to_f16()[0].to_f32(), 0.333_251_95);
+    }
+
+    #[test]
+    fn cuda_is_an_error_not_a_panic() {
+        let t = Tensor::zeros(&[2]);
+        assert_eq!(t.to_device(Device::Cpu).unwrap(), t);
+        let err = t.to_device(Device::Cuda(0)).unwrap_err();
+        assert!(err.to_string().contains("cuda:0") && err.to_string().contains("no CUDA backend"), "{err}");
     }
 
     #[test]
