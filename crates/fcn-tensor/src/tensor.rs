@@ -181,7 +181,10 @@ mod tests {
         let t = Tensor::zeros(&[2]);
         assert_eq!(t.to_device(Device::Cpu).unwrap(), t);
         let err = t.to_device(Device::Cuda(0)).unwrap_err();
-        assert!(err.to_string().contains("cuda:0") && err.to_string().contains("no CUDA backend"), "{err}");
+        assert!(
+            err.to_string().contains("cuda:0") && err.to_string().contains("no CUDA backend"),
+            "{err}"
+        );
     }
 
     #[test]
