@@ -1,5 +1,7 @@
 //! The one error type of this crate.
 
+use std::sync::Arc;
+
 /// What can go wrong building tensors or running operations on them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -78,6 +80,56 @@ pub enum TensorError {
         /// Why not.
         reason: String,
     },
+    /// The operation has no kernel on this device yet (see the `cuda` module's list).
+    #[error("{op} is not supported on {device} yet; move the operands to the CPU first")]
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// The device of its operands.
+        device: crate::Device,
+    },
+    /// A device library call failed (CUDA driver, cuBLAS, NVRTC): out of device memory, a
+    /// launch failure, a lost device.
+    #[error("{op} on {device} failed")]
+    Backend {
+        /// The operation.
+        op: &'static str,
+        /// The device.
+        device: crate::Device,
+        /// The library's error.
+        #[source]
+        source: BackendError,
+    },
+}
+
+/// A device library's error, shared so that [`TensorError`] stays `Clone`. Two are equal when
+/// they are the same error value.
+#[derive(Debug, Clone)]
+pub struct BackendError(Arc<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    /// Wraps a library error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// The result type of this crate.

@@ -14,16 +14,40 @@
 //! # }
 //! ```
 //!
-//! Policy: functions that take user data return [`TensorError`], which carries the shapes and
-//! parameters at fault; nothing a caller passes makes them panic.
+//! # What is here
+//!
+//! [`ops`] has every operation of the FCN family with its backward pass: [`ops::matmul`],
+//! [`ops::conv2d`] (stride, padding, dilation, groups), [`ops::conv_transpose2d`] (PyTorch's
+//! weight layout `(in, out / groups, kh, kw)`), [`ops::max_pool2d`] (ceil mode, indices kept),
+//! [`ops::relu`], [`ops::dropout`] (element- or channel-wise, seeded, inverted scaling),
+//! [`ops::add`], [`ops::mul`], [`ops::scale`], [`ops::crop`], [`ops::argmax_channels`] and
+//! [`ops::softmax_cross_entropy`] (ignore label, FCN's sum-over-batch or the mean, class
+//! weights). Every one is checked against PyTorch (`tests/golden/make_golden.py`) and by finite
+//! differences.
+//!
+//! The CPU kernels are tiled im2col + GEMM (a few output rows per task, a reused buffer per
+//! worker, single-threaded GEMM inside a rayon loop), GEMM + col2im for transposed convolution,
+//! and a plain GEMM for 1x1 convolutions. Results do not depend on the number of threads.
+//! With the `cuda` feature, tensors can live on an NVIDIA GPU ([`Tensor::to_device`]); so far
+//! the matrix product and the element-wise operations run there, the others return
+//! [`TensorError::Unsupported`].
+//!
+//! # Errors
+//!
+//! Functions that take user data return [`TensorError`], which carries the shapes and
+//! parameters at fault; nothing a caller passes makes them panic. The exception is documented
+//! on the accessors that read host memory ([`Tensor::data`]): calling them on a GPU tensor is a
+//! programming error, like indexing a slice out of range.
 #![deny(missing_docs)]
 
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod device;
 mod error;
 pub mod ops;
 mod tensor;
 
 pub use device::Device;
-pub use error::{Result, TensorError};
+pub use error::{BackendError, Result, TensorError};
 pub use tensor::Tensor;

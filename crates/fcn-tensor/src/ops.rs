@@ -1,10 +1,43 @@
-//! The operations, each with its backward pass. Shapes and parameters are checked here; the
-//! kernels in `cpu` (and `cuda`) assume valid input.
+//! The operations, each with its backward pass. Shapes, parameters and devices are checked
+//! here; the kernels in `cpu` (and `cuda`) assume valid input.
+//!
+//! Operands must share a device ([`TensorError::DeviceMismatch`] otherwise). On a GPU (the
+//! `cuda` feature), [`matmul`], [`matmul_backward`], [`relu`], [`relu_backward`], [`add`],
+//! [`mul`] and [`scale`] run there; the others return [`TensorError::Unsupported`] for GPU
+//! operands until their kernels land.
 
 use crate::cpu;
 use crate::cpu::conv::ConvGeometry;
 use crate::cpu::gemm::{Mat, Threads, gemm};
-use crate::{Result, Tensor, TensorError};
+#[cfg(feature = "cuda")]
+use crate::cuda;
+use crate::{Device, Result, Tensor, TensorError};
+
+/// The device of all `operands`, or the mismatch between the first and the first that differs.
+fn common_device(op: &'static str, operands: &[&Tensor]) -> Result<Device> {
+    let Some((head, rest)) = operands.split_first() else {
+        return Ok(Device::Cpu);
+    };
+    let first = head.device();
+    match rest.iter().map(|t| t.device()).find(|&d| d != first) {
+        Some(second) => Err(TensorError::DeviceMismatch { op, first, second }),
+        None => Ok(first),
+    }
+}
+
+/// For operations with only a CPU kernel: `Ok` when every operand is on the CPU.
+fn cpu_only(op: &'static str, operands: &[&Tensor]) -> Result<()> {
+    match common_device(op, operands)? {
+        Device::Cpu => Ok(()),
+        device => Err(TensorError::Unsupported { op, device }),
+    }
+}
+
+/// The error of a GPU operand in a build without the `cuda` feature (no such tensor can exist).
+#[cfg(not(feature = "cuda"))]
+fn no_backend<T>(op: &'static str, device: Device) -> Result<T> {
+    Err(TensorError::Unsupported { op, device })
+}
 
 /// Parameters of a 2-D max pooling: `[height, width]` pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +151,7 @@ fn pool_geometry(x: &Tensor, p: &Pool2d) -> Result<PoolGeometry> {
 
 /// 2-D max pooling of an NCHW tensor, keeping the indices for the backward pass.
 pub fn max_pool2d(x: &Tensor, p: &Pool2d) -> Result<MaxPoolOutput> {
+    cpu_only("max_pool2d", &[x])?;
     let g = pool_geometry(x, p)?;
     let (y, indices) = cpu::pool::max_pool2d(x.data(), &g, p);
     let [n, c, h, w] = x.dims4("max_pool2d", "input")?;
@@ -130,6 +164,7 @@ pub fn max_pool2d(x: &Tensor, p: &Pool2d) -> Result<MaxPoolOutput> {
 
 /// The gradient of [`max_pool2d`] with respect to its input.
 pub fn max_pool2d_backward(grad_output: &Tensor, pooled: &MaxPoolOutput) -> Result<Tensor> {
+    cpu_only("max_pool2d_backward", &[grad_output, &pooled.output])?;
     same_shape("max_pool2d_backward", grad_output, &pooled.output)?;
     let [n, c, h, w] = pooled.input_shape;
     let [.., out_h, out_w] = pooled.output.dims4("max_pool2d_backward", "output")?;
@@ -157,35 +192,68 @@ fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
 }
 
 /// `max(x, 0)` element-wise.
-pub fn relu(x: &Tensor) -> Tensor {
-    Tensor::from_vec(cpu::elementwise::relu(x.data()), x.shape()).expect("same length as the input")
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    match x.device() {
+        Device::Cpu => Tensor::from_vec(cpu::elementwise::relu(x.data()), x.shape()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::elementwise(cuda::Elementwise::Relu, &[x]),
+        #[cfg(not(feature = "cuda"))]
+        device @ Device::Cuda(_) => no_backend("relu", device),
+    }
 }
 
 /// The gradient of [`relu`], from its output `y`: `grad_output` where `y > 0`, else 0.
 pub fn relu_backward(grad_output: &Tensor, y: &Tensor) -> Result<Tensor> {
-    same_shape("relu_backward", grad_output, y)?;
-    Tensor::from_vec(
-        cpu::elementwise::relu_backward(grad_output.data(), y.data()),
-        y.shape(),
-    )
+    let op = "relu_backward";
+    let device = common_device(op, &[grad_output, y])?;
+    same_shape(op, grad_output, y)?;
+    match device {
+        Device::Cpu => Tensor::from_vec(
+            cpu::elementwise::relu_backward(grad_output.data(), y.data()),
+            y.shape(),
+        ),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::elementwise(cuda::Elementwise::ReluBackward, &[grad_output, y]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend(op, device),
+    }
 }
 
 /// `a + b`, same shapes.
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let device = common_device("add", &[a, b])?;
     same_shape("add", a, b)?;
-    Tensor::from_vec(cpu::elementwise::add(a.data(), b.data()), a.shape())
+    match device {
+        Device::Cpu => Tensor::from_vec(cpu::elementwise::add(a.data(), b.data()), a.shape()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::elementwise(cuda::Elementwise::Add, &[a, b]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("add", device),
+    }
 }
 
 /// `a * b` element-wise, same shapes.
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let device = common_device("mul", &[a, b])?;
     same_shape("mul", a, b)?;
-    Tensor::from_vec(cpu::elementwise::mul(a.data(), b.data()), a.shape())
+    match device {
+        Device::Cpu => Tensor::from_vec(cpu::elementwise::mul(a.data(), b.data()), a.shape()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::elementwise(cuda::Elementwise::Mul, &[a, b]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("mul", device),
+    }
 }
 
 /// `factor * x` (its gradient is `factor * grad_output`).
-pub fn scale(x: &Tensor, factor: f32) -> Tensor {
-    Tensor::from_vec(cpu::elementwise::scale(x.data(), factor), x.shape())
-        .expect("same length as the input")
+pub fn scale(x: &Tensor, factor: f32) -> Result<Tensor> {
+    match x.device() {
+        Device::Cpu => Tensor::from_vec(cpu::elementwise::scale(x.data(), factor), x.shape()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::elementwise(cuda::Elementwise::Scale(factor), &[x]),
+        #[cfg(not(feature = "cuda"))]
+        device @ Device::Cuda(_) => no_backend("scale", device),
+    }
 }
 
 /// Which values dropout removes together.
@@ -201,6 +269,7 @@ pub enum DropoutMode {
 /// `1 / (1 - p)`); the backward pass is `grad_output * mask` ([`mul`]). The same seed gives the
 /// same mask whatever the number of threads.
 pub fn dropout(x: &Tensor, p: f32, mode: DropoutMode, seed: u64) -> Result<(Tensor, Tensor)> {
+    cpu_only("dropout", &[x])?;
     if !(0.0..1.0).contains(&p) {
         return Err(TensorError::InvalidParameter {
             op: "dropout",
@@ -241,6 +310,7 @@ fn crop_check(x_shape: [usize; 4], offset: [usize; 2], size: [usize; 2]) -> Resu
 /// Rows `offset[0] .. offset[0] + size[0]` and columns `offset[1] .. offset[1] + size[1]` of
 /// every plane (FCN's crop layers).
 pub fn crop(x: &Tensor, offset: [usize; 2], size: [usize; 2]) -> Result<Tensor> {
+    cpu_only("crop", &[x])?;
     let dims @ [n, c, h, w] = x.dims4("crop", "input")?;
     crop_check(dims, offset, size)?;
     let y = cpu::elementwise::crop(x.data(), n * c, [h, w], offset, size);
@@ -254,6 +324,7 @@ pub fn crop_backward(
     input_shape: &[usize],
     offset: [usize; 2],
 ) -> Result<Tensor> {
+    cpu_only("crop_backward", &[grad_output])?;
     let [n, c, gh, gw] = grad_output.dims4("crop_backward", "grad_output")?;
     let dims = <[usize; 4]>::try_from(input_shape).map_err(|_| TensorError::Rank {
         op: "crop_backward",
@@ -282,6 +353,7 @@ pub fn crop_backward(
 /// Per pixel of an NCHW tensor, the index of the largest channel (the first on ties): the
 /// predicted label map, shape (N, H, W) flattened.
 pub fn argmax_channels(x: &Tensor) -> Result<Vec<u32>> {
+    cpu_only("argmax_channels", &[x])?;
     let [n, c, h, w] = x.dims4("argmax_channels", "input")?;
     if c == 0 {
         return Err(TensorError::InvalidParameter {
@@ -323,6 +395,7 @@ pub fn softmax_cross_entropy(
     reduction: Reduction,
 ) -> Result<CrossEntropy> {
     let op = "softmax_cross_entropy";
+    cpu_only(op, &[logits])?;
     let [n, c, h, w] = logits.dims4(op, "logits")?;
     if target.len() != n * h * w {
         return Err(TensorError::ShapeMismatch {
@@ -374,6 +447,7 @@ fn matmul_into(m: usize, n: usize, a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
 /// The product of two matrices (M, K) and (K, N).
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "matmul";
+    let device = common_device(op, &[a, b])?;
     let [m, k] = a.dims2(op, "a")?;
     let [k2, n] = b.dims2(op, "b")?;
     if k != k2 {
@@ -383,18 +457,27 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             shapes: vec![a.shape().to_vec(), b.shape().to_vec()],
         });
     }
-    let c = matmul_into(
-        m,
-        n,
-        Mat::new(a.data(), m, k, k),
-        Mat::new(b.data(), k, n, n),
-    );
-    Tensor::from_vec(c, &[m, n])
+    match device {
+        Device::Cpu => {
+            let c = matmul_into(
+                m,
+                n,
+                Mat::new(a.data(), m, k, k),
+                Mat::new(b.data(), k, n, n),
+            );
+            Tensor::from_vec(c, &[m, n])
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::matmul(a, b, [m, k, n]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend(op, device),
+    }
 }
 
 /// Gradients of [`matmul`]: `(grad_output b^T, a^T grad_output)`.
 pub fn matmul_backward(a: &Tensor, b: &Tensor, grad_output: &Tensor) -> Result<(Tensor, Tensor)> {
     let op = "matmul_backward";
+    let device = common_device(op, &[a, b, grad_output])?;
     let [m, k] = a.dims2(op, "a")?;
     let [_, n] = b.dims2(op, "b")?;
     if b.shape() != [k, n] || grad_output.shape() != [m, n] {
@@ -407,6 +490,13 @@ pub fn matmul_backward(a: &Tensor, b: &Tensor, grad_output: &Tensor) -> Result<(
                 grad_output.shape().to_vec(),
             ],
         });
+    }
+    match device {
+        Device::Cpu => {}
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => return cuda::matmul_backward(a, b, grad_output, [m, k, n]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return no_backend(op, device),
     }
     let gc = Mat::new(grad_output.data(), m, n, n);
     let ga = matmul_into(m, k, gc, Mat::new(b.data(), k, n, n).t());
@@ -616,6 +706,7 @@ fn check_grad_output(op: &'static str, grad_output: &Tensor, expected: [usize; 4
 /// 2-D convolution of `x` (N, C_in, H, W) with `w` (C_out, C_in / groups, kh, kw) plus an
 /// optional bias (C_out).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2d) -> Result<Tensor> {
+    cpu_only("conv2d", &[&[x, w][..], bias.as_slice()].concat())?;
     let g = conv2d_geometry("conv2d", x, w, p)?;
     check_bias("conv2d", bias, g.out_c)?;
     let y = cpu::conv::conv_forward(x.data(), w.data(), bias.map(Tensor::data), &g);
@@ -631,6 +722,7 @@ pub fn conv2d_backward(
     with_bias: bool,
 ) -> Result<ConvGrads> {
     let op = "conv2d_backward";
+    cpu_only(op, &[x, w, grad_output])?;
     let g = conv2d_geometry(op, x, w, p)?;
     check_grad_output(op, grad_output, [g.n, g.out_c, g.out_h, g.out_w])?;
     let gy = grad_output.data();
@@ -720,6 +812,7 @@ pub fn conv_transpose2d(
     p: &ConvTranspose2d,
 ) -> Result<Tensor> {
     let op = "conv_transpose2d";
+    cpu_only(op, &[&[x, w][..], bias.as_slice()].concat())?;
     let g = conv_transpose2d_geometry(op, x, w, p)?;
     check_bias(op, bias, g.in_c)?;
     let mut y = cpu::conv::conv_backward_data(x.data(), w.data(), &g);
@@ -741,6 +834,7 @@ pub fn conv_transpose2d_backward(
     with_bias: bool,
 ) -> Result<ConvGrads> {
     let op = "conv_transpose2d_backward";
+    cpu_only(op, &[x, w, grad_output])?;
     let g = conv_transpose2d_geometry(op, x, w, p)?;
     check_grad_output(op, grad_output, [g.n, g.in_c, g.in_h, g.in_w])?;
     let gy = grad_output.data();

@@ -1,19 +1,62 @@
 //! The tensor type: a shape and f32 values on a device.
 
+use std::fmt;
 use std::sync::Arc;
 
 use half::{bf16, f16};
 
 use crate::{Device, Result, TensorError};
 
+/// Where a tensor's values live.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    /// Host memory.
+    Cpu(Arc<Vec<f32>>),
+    /// Device memory of one GPU.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::CudaStorage),
+}
+
 /// An n-dimensional array of `f32`, row-major (images are NCHW).
 ///
-/// Values are shared (`Arc`), so `clone` is cheap and operations return new tensors. Only the
-/// CPU device holds data so far; the CUDA storage arrives with the `cuda` feature.
-#[derive(Debug, Clone, PartialEq)]
+/// Values are shared (`Arc`), so `clone` is cheap and operations return new tensors. They live
+/// on the CPU or, with the `cuda` feature, on a GPU ([`Tensor::to_device`] moves them). The
+/// host-side accessors ([`data`](Self::data), [`into_vec`](Self::into_vec),
+/// [`to_f16`](Self::to_f16), [`to_bf16`](Self::to_bf16)) are for CPU tensors;
+/// [`to_vec`](Self::to_vec) works on any device.
+///
+/// Equality compares shapes and values for CPU tensors; a GPU tensor equals only a tensor that
+/// shares its buffer (download both to compare values).
+#[derive(Clone)]
 pub struct Tensor {
     shape: Vec<usize>,
-    data: Arc<Vec<f32>>,
+    storage: Storage,
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Tensor");
+        s.field("shape", &self.shape);
+        match &self.storage {
+            Storage::Cpu(data) => s.field("data", data),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => s.field("device", &self.device()),
+        };
+        s.finish()
+    }
+}
+
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape
+            && match (&self.storage, &other.storage) {
+                (Storage::Cpu(a), Storage::Cpu(b)) => a == b,
+                #[cfg(feature = "cuda")]
+                (Storage::Cuda(a), Storage::Cuda(b)) => a.same_buffer(b),
+                #[cfg(feature = "cuda")]
+                _ => false,
+            }
+    }
 }
 
 impl Tensor {
@@ -29,24 +72,36 @@ impl Tensor {
         }
         Ok(Self {
             shape: shape.to_vec(),
-            data: Arc::new(data),
+            storage: Storage::Cpu(Arc::new(data)),
         })
     }
 
     /// A tensor of zeros.
     pub fn zeros(shape: &[usize]) -> Self {
-        Self {
-            shape: shape.to_vec(),
-            data: Arc::new(vec![0.0; shape.iter().product()]),
-        }
+        Self::full(shape, 0.0)
     }
 
     /// A tensor with every value `value`.
     pub fn full(shape: &[usize], value: f32) -> Self {
         Self {
             shape: shape.to_vec(),
-            data: Arc::new(vec![value; shape.iter().product()]),
+            storage: Storage::Cpu(Arc::new(vec![value; shape.iter().product()])),
         }
+    }
+
+    /// A tensor over device storage holding `shape.iter().product()` values.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn from_cuda(storage: crate::cuda::CudaStorage, shape: &[usize]) -> Self {
+        Self {
+            shape: shape.to_vec(),
+            storage: Storage::Cuda(storage),
+        }
+    }
+
+    /// Where the values are.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// A tensor from half-precision storage (weights on disk), widened to `f32`.
@@ -60,13 +115,21 @@ impl Tensor {
     }
 
     /// The values rounded to half precision (round to nearest even).
+    ///
+    /// # Panics
+    ///
+    /// On a GPU tensor, like [`data`](Self::data).
     pub fn to_f16(&self) -> Vec<f16> {
-        self.data.iter().map(|&v| f16::from_f32(v)).collect()
+        self.data().iter().map(|&v| f16::from_f32(v)).collect()
     }
 
     /// The values rounded to bfloat16 (round to nearest even).
+    ///
+    /// # Panics
+    ///
+    /// On a GPU tensor, like [`data`](Self::data).
     pub fn to_bf16(&self) -> Vec<bf16> {
-        self.data.iter().map(|&v| bf16::from_f32(v)).collect()
+        self.data().iter().map(|&v| bf16::from_f32(v)).collect()
     }
 
     /// The dimensions.
@@ -76,39 +139,96 @@ impl Tensor {
 
     /// The number of values.
     pub fn len(&self) -> usize {
-        self.data.len()
+        match &self.storage {
+            Storage::Cpu(data) => data.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => s.len(),
+        }
     }
 
     /// Whether the tensor holds no values.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 
     /// The device the values live on.
     pub fn device(&self) -> Device {
-        Device::Cpu
-    }
-
-    /// The tensor on `device`. Only the CPU backend exists so far: asking for a CUDA device is
-    /// an error that says so, never a panic.
-    pub fn to_device(&self, device: Device) -> Result<Self> {
-        match device {
-            Device::Cpu => Ok(self.clone()),
-            Device::Cuda(_) => Err(TensorError::DeviceUnavailable {
-                device,
-                reason: "this build of fcn-tensor has no CUDA backend yet (CPU only)".to_owned(),
-            }),
+        match &self.storage {
+            Storage::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => Device::Cuda(s.ordinal()),
         }
     }
 
-    /// The values, row-major.
+    /// The tensor on `device`: a cheap clone when it is already there, else an upload or a
+    /// download. A CUDA device without the `cuda` feature, without a driver or GPU, or with an
+    /// ordinal past the last GPU is [`TensorError::DeviceUnavailable`], never a panic.
+    pub fn to_device(&self, device: Device) -> Result<Self> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        match (&self.storage, device) {
+            (Storage::Cpu(_), Device::Cpu) => Ok(self.clone()),
+            #[cfg(not(feature = "cuda"))]
+            (Storage::Cpu(_), Device::Cuda(_)) => Err(TensorError::DeviceUnavailable {
+                device,
+                reason: "this build of fcn-tensor has no CUDA backend (enable the `cuda` feature)"
+                    .to_owned(),
+            }),
+            #[cfg(feature = "cuda")]
+            (Storage::Cpu(data), Device::Cuda(ordinal)) => Ok(Self::from_cuda(
+                crate::cuda::upload(ordinal, data)?,
+                &self.shape,
+            )),
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(_), _) => Self::from_vec(self.to_vec()?, &self.shape)?.to_device(device),
+        }
+    }
+
+    /// A copy of the values, row-major, from any device (a download from a GPU).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        match &self.storage {
+            Storage::Cpu(data) => Ok(data.as_ref().clone()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => crate::cuda::download(s),
+        }
+    }
+
+    /// The values, row-major, of a CPU tensor.
+    ///
+    /// # Panics
+    ///
+    /// On a GPU tensor: host code cannot borrow device memory. Like indexing a slice out of
+    /// range, that is a mistake in the calling code, not bad input; check
+    /// [`device`](Self::device), or use [`to_vec`](Self::to_vec) or
+    /// [`to_device`](Self::to_device)`(Device::Cpu)`.
     pub fn data(&self) -> &[f32] {
-        &self.data
+        match &self.storage {
+            Storage::Cpu(data) => data,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => panic!(
+                "Tensor::data on a tensor on cuda:{}: download it first with to_vec or to_device(Device::Cpu)",
+                s.ordinal()
+            ),
+        }
     }
 
     /// The values, taken out without a copy when this is the only reference.
+    ///
+    /// # Panics
+    ///
+    /// On a GPU tensor, like [`data`](Self::data).
     pub fn into_vec(self) -> Vec<f32> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.as_ref().clone())
+        match self.storage {
+            Storage::Cpu(data) => {
+                Arc::try_unwrap(data).unwrap_or_else(|shared| shared.as_ref().clone())
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(s) => panic!(
+                "Tensor::into_vec on a tensor on cuda:{}: download it first with to_vec or to_device(Device::Cpu)",
+                s.ordinal()
+            ),
+        }
     }
 
     /// The same values under another shape with as many elements.
@@ -123,7 +243,7 @@ impl Tensor {
         }
         Ok(Self {
             shape: shape.to_vec(),
-            data: Arc::clone(&self.data),
+            storage: self.storage.clone(),
         })
     }
 
@@ -180,11 +300,19 @@ mod tests {
     fn cuda_is_an_error_not_a_panic() {
         let t = Tensor::zeros(&[2]);
         assert_eq!(t.to_device(Device::Cpu).unwrap(), t);
-        let err = t.to_device(Device::Cuda(0)).unwrap_err();
-        assert!(
-            err.to_string().contains("cuda:0") && err.to_string().contains("no CUDA backend"),
-            "{err}"
-        );
+        // With the `cuda` feature and a GPU the upload succeeds; anything else is an error value.
+        match t.to_device(Device::Cuda(0)) {
+            Ok(gpu) => assert_eq!(gpu.device(), Device::Cuda(0)),
+            Err(err) => {
+                assert!(
+                    matches!(err, TensorError::DeviceUnavailable { .. }),
+                    "{err}"
+                );
+                assert!(err.to_string().contains("cuda:0"), "{err}");
+                #[cfg(not(feature = "cuda"))]
+                assert!(err.to_string().contains("no CUDA backend"), "{err}");
+            }
+        }
     }
 
     #[test]
