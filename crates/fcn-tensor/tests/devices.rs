@@ -8,19 +8,8 @@ use fcn_tensor::{Device, Tensor, TensorError};
 
 /// A tensor of `shape` with values in `[-1, 1)` from a seed (SplitMix64), on `device`.
 fn input(shape: &[usize], seed: u64, device: Device) -> Tensor {
-    let mut state = seed;
-    let data = (0..shape.iter().product())
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(data, shape)
-        .unwrap()
+    crate::common::Rng::new(seed)
+        .tensor(shape)
         .to_device(device)
         .unwrap()
 }

@@ -8,6 +8,7 @@
 //! mean magnitude, so a gradient that is uniformly a little off (a wrong scale, a flipped kernel,
 //! swapped axes) fails: `the_checker_rejects_wrong_gradients` makes sure of that.
 
+use crate::common::Rng;
 use fcn_tensor::Tensor;
 use fcn_tensor::ops::{self, Conv2d, ConvTranspose2d, DropoutMode, Pool2d, Reduction};
 
@@ -18,40 +19,6 @@ const SAMPLES: usize = 20;
 /// Relative tolerance. Linear ops agree to ~1e-5 (f32 rounding magnified by 1 / (2 EPS)); the
 /// softmax's O(EPS^2) truncation error stays below 1e-4.
 const RTOL: f64 = 2e-3;
-
-/// SplitMix64: a tiny deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, n)`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    fn tensor(&mut self, shape: &[usize]) -> Tensor {
-        let data = (0..shape.iter().product())
-            .map(|_| self.uniform())
-            .collect();
-        Tensor::from_vec(data, shape).unwrap()
-    }
-}
 
 /// `sum(y * r)` in f64.
 fn dot(y: &Tensor, r: &Tensor) -> f64 {

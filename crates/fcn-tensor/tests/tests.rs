@@ -1,6 +1,7 @@
 //! Integration tests of `fcn-tensor`.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
 mod devices;
 mod golden;
 mod gradcheck;
