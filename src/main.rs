@@ -73,7 +73,7 @@ struct OpsBenchArgs {
     /// Timed runs per case; the median is reported.
     #[arg(long, default_value_t = 10)]
     repeats: usize,
-    /// Device to run on (only `cpu` so far).
+    /// Device to run on (`cpu` only so far).
     #[arg(long, default_value = "cpu")]
     device: fcn::tensor::Device,
     /// Write the timings as JSON to this file.
@@ -207,7 +207,7 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
 fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.device == fcn::tensor::Device::Cpu,
-        "device {} is not supported by `fcn bench ops` yet: the CUDA backend is not built",
+        "`fcn bench ops` runs on the CPU only so far ({} asked): the convolution, pooling and loss kernels have no CUDA version yet",
         args.device
     );
     let result = fcn::bench_ops::run_ops_bench(args.repeats)?;
