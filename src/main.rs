@@ -207,7 +207,7 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
 fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.device == fcn::tensor::Device::Cpu,
-        "`fcn bench ops` runs on the CPU only so far ({} asked): the convolution, pooling and loss kernels have no CUDA version yet",
+        "`fcn bench ops` runs on the CPU only so far ({} asked): timing the CUDA kernels needs a device synchronisation API that fcn-tensor does not have yet",
         args.device
     );
     let result = fcn::bench_ops::run_ops_bench(args.repeats)?;

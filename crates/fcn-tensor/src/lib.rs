@@ -28,8 +28,8 @@
 //! The CPU kernels are tiled im2col + GEMM (a few output rows per task, a reused buffer per
 //! worker, single-threaded GEMM inside a rayon loop), GEMM + col2im for transposed convolution,
 //! and a plain GEMM for 1x1 convolutions. Results do not depend on the number of threads.
-//! With the `cuda` feature, tensors can live on an NVIDIA GPU ([`Tensor::to_device`]); so far
-//! the matrix product and the element-wise operations run there, the others return
+//! With the `cuda` feature, tensors can live on an NVIDIA GPU ([`Tensor::to_device`]), where
+//! every operation runs (cuBLAS SGEMM and NVRTC kernels); without the feature a GPU operand is
 //! [`TensorError::Unsupported`].
 //!
 //! # Errors

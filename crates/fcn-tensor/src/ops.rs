@@ -3,8 +3,11 @@
 //!
 //! Operands must share a device ([`TensorError::DeviceMismatch`] otherwise). On a GPU (the
 //! `cuda` feature), [`matmul`], [`matmul_backward`], [`relu`], [`relu_backward`], [`add`],
-//! [`mul`] and [`scale`] run there; the others return [`TensorError::Unsupported`] for GPU
-//! operands until their kernels land.
+//! [`mul`], [`scale`], [`crop`], [`crop_backward`], [`argmax_channels`], [`max_pool2d`],
+//! [`max_pool2d_backward`], [`softmax_cross_entropy`], [`dropout`], [`conv2d`],
+//! [`conv2d_backward`], [`conv_transpose2d`] and [`conv_transpose2d_backward`] run there: every
+//! operation has a CUDA kernel. Without the feature, GPU operands are
+//! [`TensorError::Unsupported`].
 
 use crate::cpu;
 use crate::cpu::conv::ConvGeometry;
@@ -22,14 +25,6 @@ fn common_device(op: &'static str, operands: &[&Tensor]) -> Result<Device> {
     match rest.iter().map(|t| t.device()).find(|&d| d != first) {
         Some(second) => Err(TensorError::DeviceMismatch { op, first, second }),
         None => Ok(first),
-    }
-}
-
-/// For operations with only a CPU kernel: `Ok` when every operand is on the CPU.
-fn cpu_only(op: &'static str, operands: &[&Tensor]) -> Result<()> {
-    match common_device(op, operands)? {
-        Device::Cpu => Ok(()),
-        device => Err(TensorError::Unsupported { op, device }),
     }
 }
 
@@ -108,6 +103,8 @@ pub struct MaxPoolOutput {
     /// (PyTorch's `return_indices`).
     pub indices: Vec<u32>,
     input_shape: [usize; 4],
+    /// The pooling's parameters (the GPU backward pass finds the windows over each input).
+    pool: Pool2d,
 }
 
 fn pool_geometry(x: &Tensor, p: &Pool2d) -> Result<PoolGeometry> {
@@ -151,20 +148,31 @@ fn pool_geometry(x: &Tensor, p: &Pool2d) -> Result<PoolGeometry> {
 
 /// 2-D max pooling of an NCHW tensor, keeping the indices for the backward pass.
 pub fn max_pool2d(x: &Tensor, p: &Pool2d) -> Result<MaxPoolOutput> {
-    cpu_only("max_pool2d", &[x])?;
+    let device = common_device("max_pool2d", &[x])?;
     let g = pool_geometry(x, p)?;
-    let (y, indices) = cpu::pool::max_pool2d(x.data(), &g, p);
     let [n, c, h, w] = x.dims4("max_pool2d", "input")?;
+    let shape = [n, c, g.out_h, g.out_w];
+    let (output, indices) = match device {
+        Device::Cpu => {
+            let (y, indices) = cpu::pool::max_pool2d(x.data(), &g, p);
+            (Tensor::from_vec(y, &shape)?, indices)
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::max_pool2d(x, &g, p, &shape)?,
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return no_backend("max_pool2d", device),
+    };
     Ok(MaxPoolOutput {
-        output: Tensor::from_vec(y, &[n, c, g.out_h, g.out_w])?,
+        output,
         indices,
         input_shape: [n, c, h, w],
+        pool: *p,
     })
 }
 
 /// The gradient of [`max_pool2d`] with respect to its input.
 pub fn max_pool2d_backward(grad_output: &Tensor, pooled: &MaxPoolOutput) -> Result<Tensor> {
-    cpu_only("max_pool2d_backward", &[grad_output, &pooled.output])?;
+    let device = common_device("max_pool2d_backward", &[grad_output, &pooled.output])?;
     same_shape("max_pool2d_backward", grad_output, &pooled.output)?;
     let [n, c, h, w] = pooled.input_shape;
     let [.., out_h, out_w] = pooled.output.dims4("max_pool2d_backward", "output")?;
@@ -175,8 +183,22 @@ pub fn max_pool2d_backward(grad_output: &Tensor, pooled: &MaxPoolOutput) -> Resu
         out_h,
         out_w,
     };
-    let gx = cpu::pool::max_pool2d_backward(grad_output.data(), &pooled.indices, &g);
-    Tensor::from_vec(gx, &pooled.input_shape)
+    match device {
+        Device::Cpu => {
+            let gx = cpu::pool::max_pool2d_backward(grad_output.data(), &pooled.indices, &g);
+            Tensor::from_vec(gx, &pooled.input_shape)
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::max_pool2d_backward(
+            grad_output,
+            &pooled.indices,
+            &g,
+            &pooled.pool,
+            &pooled.input_shape,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("max_pool2d_backward", device),
+    }
 }
 
 fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -269,7 +291,7 @@ pub enum DropoutMode {
 /// `1 / (1 - p)`); the backward pass is `grad_output * mask` ([`mul`]). The same seed gives the
 /// same mask whatever the number of threads.
 pub fn dropout(x: &Tensor, p: f32, mode: DropoutMode, seed: u64) -> Result<(Tensor, Tensor)> {
-    cpu_only("dropout", &[x])?;
+    let device = common_device("dropout", &[x])?;
     if !(0.0..1.0).contains(&p) {
         return Err(TensorError::InvalidParameter {
             op: "dropout",
@@ -283,10 +305,16 @@ pub fn dropout(x: &Tensor, p: f32, mode: DropoutMode, seed: u64) -> Result<(Tens
             (n * c, h * w)
         }
     };
-    let mask = Tensor::from_vec(
-        cpu::elementwise::dropout_mask(groups, group_len, p, seed),
-        x.shape(),
-    )?;
+    let mask = match device {
+        Device::Cpu => Tensor::from_vec(
+            cpu::elementwise::dropout_mask(groups, group_len, p, seed),
+            x.shape(),
+        )?,
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::dropout_mask(x, group_len, p, 1.0 / (1.0 - p), seed)?,
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return no_backend("dropout", device),
+    };
     Ok((mul(x, &mask)?, mask))
 }
 
@@ -310,11 +338,20 @@ fn crop_check(x_shape: [usize; 4], offset: [usize; 2], size: [usize; 2]) -> Resu
 /// Rows `offset[0] .. offset[0] + size[0]` and columns `offset[1] .. offset[1] + size[1]` of
 /// every plane (FCN's crop layers).
 pub fn crop(x: &Tensor, offset: [usize; 2], size: [usize; 2]) -> Result<Tensor> {
-    cpu_only("crop", &[x])?;
+    let device = common_device("crop", &[x])?;
     let dims @ [n, c, h, w] = x.dims4("crop", "input")?;
     crop_check(dims, offset, size)?;
-    let y = cpu::elementwise::crop(x.data(), n * c, [h, w], offset, size);
-    Tensor::from_vec(y, &[n, c, size[0], size[1]])
+    let shape = [n, c, size[0], size[1]];
+    match device {
+        Device::Cpu => {
+            let y = cpu::elementwise::crop(x.data(), n * c, [h, w], offset, size);
+            Tensor::from_vec(y, &shape)
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::crop(x, n * c, [h, w], offset, size, &shape),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("crop", device),
+    }
 }
 
 /// The gradient of [`crop`]: `grad_output` placed back at the offset in a zero tensor of
@@ -324,7 +361,7 @@ pub fn crop_backward(
     input_shape: &[usize],
     offset: [usize; 2],
 ) -> Result<Tensor> {
-    cpu_only("crop_backward", &[grad_output])?;
+    let device = common_device("crop_backward", &[grad_output])?;
     let [n, c, gh, gw] = grad_output.dims4("crop_backward", "grad_output")?;
     let dims = <[usize; 4]>::try_from(input_shape).map_err(|_| TensorError::Rank {
         op: "crop_backward",
@@ -340,20 +377,35 @@ pub fn crop_backward(
             shapes: vec![grad_output.shape().to_vec(), input_shape.to_vec()],
         });
     }
-    let gx = cpu::elementwise::crop_backward(
-        grad_output.data(),
-        n * c,
-        [dims[2], dims[3]],
-        offset,
-        [gh, gw],
-    );
-    Tensor::from_vec(gx, input_shape)
+    match device {
+        Device::Cpu => {
+            let gx = cpu::elementwise::crop_backward(
+                grad_output.data(),
+                n * c,
+                [dims[2], dims[3]],
+                offset,
+                [gh, gw],
+            );
+            Tensor::from_vec(gx, input_shape)
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::crop_backward(
+            grad_output,
+            n * c,
+            [dims[2], dims[3]],
+            offset,
+            [gh, gw],
+            input_shape,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("crop_backward", device),
+    }
 }
 
 /// Per pixel of an NCHW tensor, the index of the largest channel (the first on ties): the
 /// predicted label map, shape (N, H, W) flattened.
 pub fn argmax_channels(x: &Tensor) -> Result<Vec<u32>> {
-    cpu_only("argmax_channels", &[x])?;
+    let device = common_device("argmax_channels", &[x])?;
     let [n, c, h, w] = x.dims4("argmax_channels", "input")?;
     if c == 0 {
         return Err(TensorError::InvalidParameter {
@@ -361,7 +413,13 @@ pub fn argmax_channels(x: &Tensor) -> Result<Vec<u32>> {
             reason: "the input has no channels".to_owned(),
         });
     }
-    Ok(cpu::elementwise::argmax_channels(x.data(), n, c, h * w))
+    match device {
+        Device::Cpu => Ok(cpu::elementwise::argmax_channels(x.data(), n, c, h * w)),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::argmax_channels(x, [n, c, h * w]),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("argmax_channels", device),
+    }
 }
 
 /// How the pixel losses of [`softmax_cross_entropy`] are combined.
@@ -395,7 +453,7 @@ pub fn softmax_cross_entropy(
     reduction: Reduction,
 ) -> Result<CrossEntropy> {
     let op = "softmax_cross_entropy";
-    cpu_only(op, &[logits])?;
+    let device = common_device(op, &[logits])?;
     let [n, c, h, w] = logits.dims4(op, "logits")?;
     if target.len() != n * h * w {
         return Err(TensorError::ShapeMismatch {
@@ -423,6 +481,14 @@ pub fn softmax_cross_entropy(
             ignore_index,
         });
     }
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(_) = device {
+        return cuda_softmax_cross_entropy(logits, target, ignore_index, weight, reduction);
+    }
+    #[cfg(not(feature = "cuda"))]
+    if let Device::Cuda(_) = device {
+        return no_backend(op, device);
+    }
     let (loss, grad) = cpu::loss::softmax_cross_entropy(
         logits.data(),
         target,
@@ -434,6 +500,47 @@ pub fn softmax_cross_entropy(
     Ok(CrossEntropy {
         loss,
         grad: Tensor::from_vec(grad, logits.shape())?,
+    })
+}
+
+/// [`softmax_cross_entropy`] of checked GPU logits: the labels (-1 for ignored), the class
+/// weights and the per-class gradient factors `weight * scale` are prepared here as on the CPU
+/// (same f64 scale), the kernels compute the gradient and the summed loss.
+#[cfg(feature = "cuda")]
+fn cuda_softmax_cross_entropy(
+    logits: &Tensor,
+    target: &[i64],
+    ignore_index: i64,
+    weight: Option<&[f32]>,
+    reduction: Reduction,
+) -> Result<CrossEntropy> {
+    let [n, c, h, w] = logits.dims4("softmax_cross_entropy", "logits")?;
+    let class_weight = |t: i64| weight.map_or(1.0, |w| w[t as usize]);
+    let scale = match reduction {
+        Reduction::SumOverBatch => 1.0 / n as f64,
+        Reduction::Mean => {
+            let total: f64 = target
+                .iter()
+                .filter(|&&t| t != ignore_index)
+                .map(|&t| f64::from(class_weight(t)))
+                .sum();
+            if total > 0.0 { 1.0 / total } else { 0.0 }
+        }
+    };
+    let labels: Vec<i32> = target
+        .iter()
+        .map(|&t| if t == ignore_index { -1 } else { t as i32 })
+        .collect();
+    let weights: Vec<f32> = (0..c as i64).map(class_weight).collect();
+    let coef: Vec<f32> = weights
+        .iter()
+        .map(|&w| (f64::from(w) * scale) as f32)
+        .collect();
+    let (loss, grad) =
+        cuda::softmax_cross_entropy(logits, &labels, &weights, &coef, [n, c, h * w])?;
+    Ok(CrossEntropy {
+        loss: (loss * scale) as f32,
+        grad,
     })
 }
 
@@ -706,11 +813,19 @@ fn check_grad_output(op: &'static str, grad_output: &Tensor, expected: [usize; 4
 /// 2-D convolution of `x` (N, C_in, H, W) with `w` (C_out, C_in / groups, kh, kw) plus an
 /// optional bias (C_out).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2d) -> Result<Tensor> {
-    cpu_only("conv2d", &[&[x, w][..], bias.as_slice()].concat())?;
+    let device = common_device("conv2d", &[&[x, w][..], bias.as_slice()].concat())?;
     let g = conv2d_geometry("conv2d", x, w, p)?;
     check_bias("conv2d", bias, g.out_c)?;
-    let y = cpu::conv::conv_forward(x.data(), w.data(), bias.map(Tensor::data), &g);
-    Tensor::from_vec(y, &[g.n, g.out_c, g.out_h, g.out_w])
+    match device {
+        Device::Cpu => {
+            let y = cpu::conv::conv_forward(x.data(), w.data(), bias.map(Tensor::data), &g);
+            Tensor::from_vec(y, &[g.n, g.out_c, g.out_h, g.out_w])
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => cuda::conv2d(x, w, bias, &g),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend("conv2d", device),
+    }
 }
 
 /// Gradients of [`conv2d`] with respect to the input, the weight and (with `with_bias`) the bias.
@@ -722,9 +837,23 @@ pub fn conv2d_backward(
     with_bias: bool,
 ) -> Result<ConvGrads> {
     let op = "conv2d_backward";
-    cpu_only(op, &[x, w, grad_output])?;
+    let device = common_device(op, &[x, w, grad_output])?;
     let g = conv2d_geometry(op, x, w, p)?;
     check_grad_output(op, grad_output, [g.n, g.out_c, g.out_h, g.out_w])?;
+    match device {
+        Device::Cpu => {}
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => {
+            let (input, weight, bias) = cuda::conv2d_backward(x, w, grad_output, &g, with_bias)?;
+            return Ok(ConvGrads {
+                input,
+                weight,
+                bias,
+            });
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return no_backend(op, device),
+    }
     let gy = grad_output.data();
     Ok(ConvGrads {
         input: Tensor::from_vec(cpu::conv::conv_backward_data(gy, w.data(), &g), x.shape())?,
@@ -812,9 +941,16 @@ pub fn conv_transpose2d(
     p: &ConvTranspose2d,
 ) -> Result<Tensor> {
     let op = "conv_transpose2d";
-    cpu_only(op, &[&[x, w][..], bias.as_slice()].concat())?;
+    let device = common_device(op, &[&[x, w][..], bias.as_slice()].concat())?;
     let g = conv_transpose2d_geometry(op, x, w, p)?;
     check_bias(op, bias, g.in_c)?;
+    match device {
+        Device::Cpu => {}
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => return cuda::conv_transpose2d(x, w, bias, &g),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return no_backend(op, device),
+    }
     let mut y = cpu::conv::conv_backward_data(x.data(), w.data(), &g);
     if let Some(b) = bias {
         let plane = g.in_h * g.in_w;
@@ -834,9 +970,24 @@ pub fn conv_transpose2d_backward(
     with_bias: bool,
 ) -> Result<ConvGrads> {
     let op = "conv_transpose2d_backward";
-    cpu_only(op, &[x, w, grad_output])?;
+    let device = common_device(op, &[x, w, grad_output])?;
     let g = conv_transpose2d_geometry(op, x, w, p)?;
     check_grad_output(op, grad_output, [g.n, g.in_c, g.in_h, g.in_w])?;
+    match device {
+        Device::Cpu => {}
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => {
+            let (input, weight, bias) =
+                cuda::conv_transpose2d_backward(x, w, grad_output, &g, with_bias)?;
+            return Ok(ConvGrads {
+                input,
+                weight,
+                bias,
+            });
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => return no_backend(op, device),
+    }
     let gy = grad_output.data();
     Ok(ConvGrads {
         input: Tensor::from_vec(cpu::conv::conv_forward(gy, w.data(), None, &g), x.shape())?,

@@ -204,11 +204,189 @@ on_devices! {
     }
 }
 
-/// Operands on two devices are a `DeviceMismatch`; operations without a CUDA kernel are
-/// `Unsupported` on `cuda:0`, never a panic.
+/// The same computation on the CPU, when `device` is another: exact results (indices, labels,
+/// copies) are compared bit for bit there.
+fn on_cpu<T>(device: Device, f: impl Fn(Device) -> T) -> Option<T> {
+    (device != Device::Cpu).then(|| f(Device::Cpu))
+}
+
+/// A tensor of `shape` with few distinct values (many ties), a NaN every `nan_every` values
+/// (none when 0), on `device`.
+fn coarse(shape: &[usize], seed: u64, nan_every: usize, device: Device) -> Tensor {
+    let mut rng = crate::common::Rng::new(seed);
+    let len = shape.iter().product();
+    let values: Vec<f32> = (0..len)
+        .map(|i| {
+            if nan_every > 0 && i % nan_every == nan_every - 1 {
+                f32::NAN
+            } else {
+                rng.below(8) as f32 * 0.25 - 1.0
+            }
+        })
+        .collect();
+    Tensor::from_vec(values, shape)
+        .unwrap()
+        .to_device(device)
+        .unwrap()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|v| v.to_bits()).collect()
+}
+
+on_devices! {
+    fn crop(device) -> Vec<Tensor> {
+        let x = input(&[2, 3, 17, 23], 10, device);
+        let y = ops::crop(&x, [3, 5], [9, 11]).unwrap();
+        let g = input(&[2, 3, 9, 11], 11, device);
+        let gx = ops::crop_backward(&g, &[2, 3, 17, 23], [3, 5]).unwrap();
+        let (hx, hy, hg, hgx) = (host(&x), host(&y), host(&g), host(&gx));
+        for p in 0..6 {
+            for r in 0..17 {
+                for c in 0..23 {
+                    let inside = (3..12).contains(&r) && (5..16).contains(&c);
+                    let at = p * 17 * 23 + r * 23 + c;
+                    let want = if inside { hg[p * 99 + (r - 3) * 11 + c - 5] } else { 0.0 };
+                    assert_eq!(hgx[at].to_bits(), want.to_bits(), "crop_backward {at}");
+                    if inside {
+                        assert_eq!(hy[p * 99 + (r - 3) * 11 + c - 5].to_bits(), hx[at].to_bits());
+                    }
+                }
+            }
+        }
+        vec![y, gx]
+    }
+}
+
+on_devices! {
+    fn argmax_channels(device) -> Vec<Tensor> {
+        let x = coarse(&[2, 5, 7, 9], 12, 13, device);
+        let labels = ops::argmax_channels(&x).unwrap();
+        let hx = host(&x);
+        for (i, &label) in labels.iter().enumerate() {
+            let (img, p) = (i / 63, i % 63);
+            let at = |ch: usize| hx[img * 5 * 63 + ch * 63 + p];
+            let (mut best, mut want) = (at(0), 0);
+            for ch in 1..5 {
+                let v = at(ch);
+                if (v > best || v.is_nan()) && !best.is_nan() {
+                    (best, want) = (v, ch as u32);
+                }
+            }
+            assert_eq!(label, want, "pixel {i}");
+        }
+        if let Some(cpu) = on_cpu(device, |d| ops::argmax_channels(&x.to_device(d).unwrap())) {
+            assert_eq!(labels, cpu.unwrap());
+        }
+        let as_values: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+        vec![Tensor::from_vec(as_values, &[2, 7, 9]).unwrap().to_device(device).unwrap()]
+    }
+}
+
+on_devices! {
+    fn max_pool2d(device) -> Vec<Tensor> {
+        let mut outputs = Vec::new();
+        let configs = [
+            ([2, 3, 9, 11], ops::Pool2d::FCN),
+            ([1, 2, 8, 8], ops::Pool2d::FCN),
+            (
+                [2, 2, 10, 7],
+                ops::Pool2d { kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceil_mode: true },
+            ),
+            (
+                [1, 3, 6, 9],
+                ops::Pool2d { kernel: [3, 2], stride: [1, 2], padding: [1, 0], ceil_mode: false },
+            ),
+        ];
+        for (seed, (shape, p)) in configs.into_iter().enumerate() {
+            let x = coarse(&shape, 20 + seed as u64, 11, device);
+            let pooled = ops::max_pool2d(&x, &p).unwrap();
+            let g = input(pooled.output.shape(), 30 + seed as u64, device);
+            let gx = ops::max_pool2d_backward(&g, &pooled).unwrap();
+            assert_eq!(gx.shape(), shape);
+            if let Some(cpu) = on_cpu(device, |d| {
+                let pooled = ops::max_pool2d(&x.to_device(d).unwrap(), &p).unwrap();
+                let gx = ops::max_pool2d_backward(&g.to_device(d).unwrap(), &pooled).unwrap();
+                (pooled, gx)
+            }) {
+                assert_eq!(pooled.indices, cpu.0.indices, "indices {shape:?}");
+                assert_eq!(bits(&host(&pooled.output)), bits(cpu.0.output.data()));
+                assert_eq!(bits(&host(&gx)), bits(cpu.1.data()), "gradient {shape:?}");
+            }
+            // NaNs compare unequal: the macro's comparison gets them replaced by a marker.
+            let denan = |t: &Tensor| {
+                let v: Vec<f32> = host(t).iter().map(|v| if v.is_nan() { 7.0 } else { *v }).collect();
+                Tensor::from_vec(v, t.shape()).unwrap().to_device(device).unwrap()
+            };
+            outputs.push(denan(&pooled.output));
+            outputs.push(gx);
+        }
+        outputs
+    }
+}
+
+on_devices! {
+    fn softmax_cross_entropy(device) -> Vec<Tensor> {
+        let mut outputs = Vec::new();
+        let [n, c, h, w] = [2, 5, 13, 17];
+        let logits = ops::scale(&input(&[n, c, h, w], 40, device), 4.0).unwrap();
+        let mut rng = crate::common::Rng::new(41);
+        let target: Vec<i64> = (0..n * h * w)
+            .map(|_| match rng.below(c + 1) {
+                t if t == c => 255,
+                t => t as i64,
+            })
+            .collect();
+        let weight = [0.5, 1.0, 2.0, 0.25, 1.5];
+        for (weight, reduction) in [
+            (None, ops::Reduction::SumOverBatch),
+            (Some(&weight[..]), ops::Reduction::Mean),
+            (Some(&weight[..]), ops::Reduction::SumOverBatch),
+            (None, ops::Reduction::Mean),
+        ] {
+            let ce = ops::softmax_cross_entropy(&logits, &target, 255, weight, reduction).unwrap();
+            assert!(ce.loss.is_finite() && ce.loss > 0.0);
+            let again = ops::softmax_cross_entropy(&logits, &target, 255, weight, reduction).unwrap();
+            assert_eq!(ce.loss.to_bits(), again.loss.to_bits(), "deterministic loss");
+            outputs.push(Tensor::from_vec(vec![ce.loss], &[1]).unwrap().to_device(device).unwrap());
+            outputs.push(ce.grad);
+        }
+        // Every pixel ignored: zero loss and gradient.
+        let ignored = vec![255; n * h * w];
+        let ce = ops::softmax_cross_entropy(&logits, &ignored, 255, None, ops::Reduction::Mean)
+            .unwrap();
+        assert_eq!(ce.loss, 0.0);
+        assert!(host(&ce.grad).iter().all(|&g| g == 0.0));
+        outputs
+    }
+}
+
+on_devices! {
+    fn dropout(device) -> Vec<Tensor> {
+        let mut outputs = Vec::new();
+        let x = input(&[2, 3, 8, 9], 50, device);
+        for (mode, p, seed) in [
+            (ops::DropoutMode::Element, 0.5, 7),
+            (ops::DropoutMode::Channel, 0.3, 8),
+            (ops::DropoutMode::Element, 0.0, 9),
+        ] {
+            let (y, mask) = ops::dropout(&x, p, mode, seed).unwrap();
+            if let Some(cpu) = on_cpu(device, |d| {
+                ops::dropout(&x.to_device(d).unwrap(), p, mode, seed).unwrap()
+            }) {
+                assert_eq!(bits(&host(&mask)), bits(cpu.1.data()), "mask {mode:?}");
+            }
+            outputs.push(y);
+            outputs.push(mask);
+        }
+        outputs
+    }
+}
+
+/// Operands on two devices are a `DeviceMismatch`, never a panic.
 #[cfg(feature = "cuda")]
 #[test]
-fn cuda_mismatch_and_unsupported() {
+fn cuda_mismatch() {
     let Some(device) = cuda_device() else {
         // No GPU: asking for one is still an error value.
         let err = Tensor::zeros(&[1]).to_device(Device::Cuda(0)).unwrap_err();
@@ -220,32 +398,75 @@ fn cuda_mismatch_and_unsupported() {
     };
     let cpu = input(&[2, 2], 1, Device::Cpu);
     let gpu = input(&[2, 2], 2, device);
+    let x = input(&[1, 1, 4, 4], 3, device);
+    let w_cpu = input(&[1, 1, 3, 3], 4, Device::Cpu);
     for err in [
         ops::add(&cpu, &gpu).unwrap_err(),
         ops::mul(&gpu, &cpu).unwrap_err(),
         ops::matmul(&cpu, &gpu).unwrap_err(),
         ops::relu_backward(&gpu, &cpu).unwrap_err(),
+        ops::conv2d(&x, &w_cpu, None, &ops::Conv2d::default()).unwrap_err(),
+        ops::conv_transpose2d(&x, &w_cpu, None, &ops::ConvTranspose2d::upsample(2)).unwrap_err(),
     ] {
         assert!(matches!(err, TensorError::DeviceMismatch { .. }), "{err}");
     }
-    let x = input(&[1, 1, 4, 4], 3, device);
-    let w = input(&[1, 1, 3, 3], 4, device);
-    let unsupported = [
-        ops::conv2d(&x, &w, None, &ops::Conv2d::default()).unwrap_err(),
-        ops::max_pool2d(&x, &ops::Pool2d::FCN).unwrap_err(),
-        ops::crop(&x, [0, 0], [2, 2]).unwrap_err(),
-        ops::argmax_channels(&x).unwrap_err(),
-    ];
-    for err in unsupported {
-        assert!(
-            matches!(err, TensorError::Unsupported { device: d, .. } if d == device),
-            "{err}"
-        );
+}
+
+on_devices! {
+    fn conv2d(device) -> Vec<Tensor> {
+        let mut outputs = Vec::new();
+        let configs = [
+            ([2, 3, 9, 11], [4, 3, 3, 3], ops::Conv2d::padded(1)),
+            (
+                [2, 4, 12, 10],
+                [6, 2, 3, 2],
+                ops::Conv2d { stride: [2, 1], padding: [2, 1], dilation: [2, 1], groups: 2 },
+            ),
+            ([1, 5, 6, 7], [3, 5, 1, 1], ops::Conv2d::default()),
+        ];
+        for (seed, (xs, ws, p)) in configs.into_iter().enumerate() {
+            let seed = 60 + 10 * seed as u64;
+            let x = input(&xs, seed, device);
+            let w = input(&ws, seed + 1, device);
+            let bias = input(&[ws[0]], seed + 2, device);
+            let y = ops::conv2d(&x, &w, Some(&bias), &p).unwrap();
+            let g = input(y.shape(), seed + 3, device);
+            let grads = ops::conv2d_backward(&x, &w, &g, &p, true).unwrap();
+            outputs.extend([y, grads.input, grads.weight, grads.bias.unwrap()]);
+        }
+        outputs
     }
-    // Mixed devices are a mismatch even for an operation with no CUDA kernel.
-    let w_cpu = input(&[1, 1, 3, 3], 4, Device::Cpu);
-    let err = ops::conv2d(&x, &w_cpu, None, &ops::Conv2d::default()).unwrap_err();
-    assert!(matches!(err, TensorError::DeviceMismatch { .. }), "{err}");
+}
+
+on_devices! {
+    fn conv_transpose2d(device) -> Vec<Tensor> {
+        let mut outputs = Vec::new();
+        let configs = [
+            ([2, 3, 5, 6], [3, 2, 4, 4], ops::ConvTranspose2d::upsample(2)),
+            (
+                [1, 4, 4, 5],
+                [4, 3, 3, 2],
+                ops::ConvTranspose2d {
+                    stride: [2, 3],
+                    padding: [1, 0],
+                    output_padding: [1, 2],
+                    dilation: [1, 2],
+                    groups: 2,
+                },
+            ),
+        ];
+        for (seed, (xs, ws, p)) in configs.into_iter().enumerate() {
+            let seed = 90 + 10 * seed as u64;
+            let x = input(&xs, seed, device);
+            let w = input(&ws, seed + 1, device);
+            let bias = input(&[ws[1] * p.groups], seed + 2, device);
+            let y = ops::conv_transpose2d(&x, &w, Some(&bias), &p).unwrap();
+            let g = input(y.shape(), seed + 3, device);
+            let grads = ops::conv_transpose2d_backward(&x, &w, &g, &p, true).unwrap();
+            outputs.extend([y, grads.input, grads.weight, grads.bias.unwrap()]);
+        }
+        outputs
+    }
 }
 
 /// Without the feature, a CUDA device is an error value that names the missing feature.
