@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use fcn_tensor::Tensor;
 use fcn_tensor::ops::{self, Conv2d, ConvTranspose2d, Pool2d, Reduction};
+use fcn_tensor::{Device, Tensor};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -35,26 +35,29 @@ pub struct OpsBench {
     pub cases: Vec<OpTiming>,
 }
 
-fn random(shape: &[usize], seed: u64) -> Tensor {
+fn random(shape: &[usize], seed: u64, device: Device) -> Result<Tensor> {
     let mut rng = SplitMix64::new(seed);
     let n: usize = shape.iter().product();
     let data = (0..n)
         .map(|_| (rng.below(1 << 24) as f32 / (1 << 23) as f32) - 1.0)
         .collect();
-    Tensor::from_vec(data, shape).expect("length matches the shape")
+    Ok(Tensor::from_vec(data, shape)?.to_device(device)?)
 }
 
 fn time(
     name: &str,
+    device: Device,
     repeats: usize,
     flops: Option<f64>,
     mut run: impl FnMut() -> Result<()>,
 ) -> Result<OpTiming> {
     run()?;
+    device.synchronize()?;
     let mut times = Vec::with_capacity(repeats);
     for _ in 0..repeats.max(1) {
         let start = Instant::now();
         run()?;
+        device.synchronize()?; // GPU work is asynchronous: time it to completion
         times.push(start.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
@@ -67,13 +70,17 @@ fn time(
     })
 }
 
-/// Runs every case `repeats` times and reports the medians.
-pub fn run_ops_bench(repeats: usize) -> Result<OpsBench> {
+/// Runs every case `repeats` times on `device` and reports the medians.
+pub fn run_ops_bench(device: Device, repeats: usize) -> Result<OpsBench> {
     let mut cases = Vec::new();
 
-    let (a, b) = (random(&[1024, 1024], 1), random(&[1024, 1024], 2));
+    let (a, b) = (
+        random(&[1024, 1024], 1, device)?,
+        random(&[1024, 1024], 2, device)?,
+    );
     cases.push(time(
         "sgemm_1024",
+        device,
         repeats,
         Some(2.0 * 1024f64.powi(3)),
         || {
@@ -82,18 +89,25 @@ pub fn run_ops_bench(repeats: usize) -> Result<OpsBench> {
         },
     )?);
 
-    let x = random(&[1, 64, 128, 128], 3);
-    let w = random(&[64, 64, 3, 3], 4);
-    let bias = random(&[64], 5);
+    let x = random(&[1, 64, 128, 128], 3, device)?;
+    let w = random(&[64, 64, 3, 3], 4, device)?;
+    let bias = random(&[64], 5, device)?;
     let conv = Conv2d::padded(1);
     let conv_flops = 2.0 * 64.0 * 64.0 * 9.0 * 128.0 * 128.0;
-    cases.push(time("conv3x3_fwd", repeats, Some(conv_flops), || {
-        ops::conv2d(&x, &w, Some(&bias), &conv)?;
-        Ok(())
-    })?);
-    let gy = random(&[1, 64, 128, 128], 6);
+    cases.push(time(
+        "conv3x3_fwd",
+        device,
+        repeats,
+        Some(conv_flops),
+        || {
+            ops::conv2d(&x, &w, Some(&bias), &conv)?;
+            Ok(())
+        },
+    )?);
+    let gy = random(&[1, 64, 128, 128], 6, device)?;
     cases.push(time(
         "conv3x3_bwd",
+        device,
         repeats,
         Some(2.0 * conv_flops),
         || {
@@ -102,21 +116,27 @@ pub fn run_ops_bench(repeats: usize) -> Result<OpsBench> {
         },
     )?);
 
-    let score = random(&[1, 21, 64, 64], 7);
-    let up = random(&[21, 21, 16, 16], 8);
+    let score = random(&[1, 21, 64, 64], 7, device)?;
+    let up = random(&[21, 21, 16, 16], 8, device)?;
     let convt_flops = 2.0 * 21.0 * 21.0 * 256.0 * 64.0 * 64.0;
-    cases.push(time("convT_k16s8_fwd", repeats, Some(convt_flops), || {
-        ops::conv_transpose2d(&score, &up, None, &ConvTranspose2d::upsample(8))?;
-        Ok(())
-    })?);
+    cases.push(time(
+        "convT_k16s8_fwd",
+        device,
+        repeats,
+        Some(convt_flops),
+        || {
+            ops::conv_transpose2d(&score, &up, None, &ConvTranspose2d::upsample(8))?;
+            Ok(())
+        },
+    )?);
 
-    let features = random(&[1, 64, 355, 355], 9);
-    cases.push(time("maxpool_ceil_fwd", repeats, None, || {
+    let features = random(&[1, 64, 355, 355], 9, device)?;
+    cases.push(time("maxpool_ceil_fwd", device, repeats, None, || {
         ops::max_pool2d(&features, &Pool2d::FCN)?;
         Ok(())
     })?);
 
-    let logits = random(&[1, 21, 512, 512], 10);
+    let logits = random(&[1, 21, 512, 512], 10, device)?;
     let mut rng = SplitMix64::new(11);
     let target: Vec<i64> = (0..512 * 512)
         .map(|_| match rng.below(22) {
@@ -124,7 +144,7 @@ pub fn run_ops_bench(repeats: usize) -> Result<OpsBench> {
             c => c as i64,
         })
         .collect();
-    cases.push(time("xent_fwd_bwd", repeats, None, || {
+    cases.push(time("xent_fwd_bwd", device, repeats, None, || {
         ops::softmax_cross_entropy(&logits, &target, 255, None, Reduction::SumOverBatch)?;
         Ok(())
     })?);
@@ -132,7 +152,7 @@ pub fn run_ops_bench(repeats: usize) -> Result<OpsBench> {
     Ok(OpsBench {
         cpu: crate::bench::cpu_name(),
         threads: rayon::current_num_threads(),
-        device: "cpu".to_owned(),
+        device: device.to_string(),
         cases,
     })
 }

@@ -13,6 +13,24 @@ pub enum Device {
     Cuda(usize),
 }
 
+impl Device {
+    /// Waits until every operation queued on the device has finished (GPU work is asynchronous;
+    /// CPU operations finish before they return). For timing, and before reading a clock.
+    pub fn synchronize(self) -> crate::Result<()> {
+        match self {
+            Self::Cpu => Ok(()),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(ordinal) => crate::cuda::synchronize(ordinal),
+            #[cfg(not(feature = "cuda"))]
+            Self::Cuda(_) => Err(crate::TensorError::DeviceUnavailable {
+                device: self,
+                reason: "this build of fcn-tensor has no CUDA backend (enable the `cuda` feature)"
+                    .to_owned(),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -51,5 +69,12 @@ mod tests {
         }
         assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda(0));
         assert!("gpu".parse::<Device>().unwrap_err().contains("cuda:N"));
+    }
+
+    #[test]
+    fn cpu_synchronises_trivially() {
+        assert!(Device::Cpu.synchronize().is_ok());
+        #[cfg(not(feature = "cuda"))]
+        assert!(Device::Cuda(0).synchronize().is_err());
     }
 }

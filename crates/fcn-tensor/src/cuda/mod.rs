@@ -274,6 +274,12 @@ pub(crate) fn upload(ordinal: usize, data: &[f32]) -> Result<CudaStorage> {
     Ok(b.storage(buf, data.len()))
 }
 
+/// Waits until all work queued on GPU `ordinal` has finished.
+pub(crate) fn synchronize(ordinal: usize) -> Result<()> {
+    let b = backend(ordinal)?;
+    b.stream.synchronize().map_err(fail("synchronize", ordinal))
+}
+
 /// Copies a GPU tensor's values to the host, waiting for the work that writes them.
 pub(crate) fn download(s: &CudaStorage) -> Result<Vec<f32>> {
     let b = backend(s.ordinal)?;
