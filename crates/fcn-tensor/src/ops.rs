@@ -433,6 +433,31 @@ pub enum Reduction {
     Mean,
 }
 
+impl Reduction {
+    /// The factor applied to the summed pixel losses (and their gradients): `1 / N` for
+    /// [`SumOverBatch`](Self::SumOverBatch), `1 / (sum of the class weights of non-ignored
+    /// pixels)` for [`Mean`](Self::Mean), 0 when every pixel is ignored (PyTorch gives NaN).
+    pub(crate) fn scale(
+        self,
+        batch: usize,
+        target: &[i64],
+        ignore: i64,
+        weight: Option<&[f32]>,
+    ) -> f64 {
+        match self {
+            Self::SumOverBatch => 1.0 / batch as f64,
+            Self::Mean => {
+                let total: f64 = target
+                    .iter()
+                    .filter(|&&t| t != ignore)
+                    .map(|&t| f64::from(weight.map_or(1.0, |w| w[t as usize])))
+                    .sum();
+                if total > 0.0 { 1.0 / total } else { 0.0 }
+            }
+        }
+    }
+}
+
 /// Loss and logits gradient of a pixel-wise softmax cross-entropy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CrossEntropy {
@@ -516,17 +541,7 @@ fn cuda_softmax_cross_entropy(
 ) -> Result<CrossEntropy> {
     let [n, c, h, w] = logits.dims4("softmax_cross_entropy", "logits")?;
     let class_weight = |t: i64| weight.map_or(1.0, |w| w[t as usize]);
-    let scale = match reduction {
-        Reduction::SumOverBatch => 1.0 / n as f64,
-        Reduction::Mean => {
-            let total: f64 = target
-                .iter()
-                .filter(|&&t| t != ignore_index)
-                .map(|&t| f64::from(class_weight(t)))
-                .sum();
-            if total > 0.0 { 1.0 / total } else { 0.0 }
-        }
-    };
+    let scale = reduction.scale(n, target, ignore_index, weight);
     let labels: Vec<i32> = target
         .iter()
         .map(|&t| if t == ignore_index { -1 } else { t as i32 })

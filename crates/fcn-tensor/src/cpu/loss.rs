@@ -23,19 +23,7 @@ pub(crate) fn softmax_cross_entropy(
     reduction: Reduction,
 ) -> (f32, Vec<f32>) {
     let [n, c, hw] = dims;
-    let class_weight = |t: i64| weight.map_or(1.0, |w| w[t as usize]);
-    let scale = match reduction {
-        Reduction::SumOverBatch => 1.0 / n as f64,
-        Reduction::Mean => {
-            let total: f64 = target
-                .iter()
-                .filter(|&&t| t != ignore)
-                .map(|&t| f64::from(class_weight(t)))
-                .sum();
-            // Every pixel ignored: the loss is 0 and so is every gradient (PyTorch gives NaN).
-            if total > 0.0 { 1.0 / total } else { 0.0 }
-        }
-    };
+    let scale = reduction.scale(n, target, ignore, weight);
 
     let mut grad = vec![0.0f32; x.len()];
     if x.is_empty() {
