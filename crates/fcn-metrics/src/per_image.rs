@@ -123,16 +123,19 @@ impl PerImageIou {
                     source: Box::new(e),
                 })
         };
+        // Every image is scored before any error is looked at: collecting straight into a
+        // `Result` would report whichever bad image a thread met first, not the first in order.
         #[cfg(feature = "rayon")]
-        let matrices: Result<Vec<ConfusionMatrix>, MetricsError> = {
+        let results: Vec<Result<ConfusionMatrix, MetricsError>> = {
             use rayon::prelude::*;
             batch.par_iter().enumerate().map(image_matrix).collect()
         };
         #[cfg(not(feature = "rayon"))]
-        let matrices: Result<Vec<ConfusionMatrix>, MetricsError> =
+        let results: Vec<Result<ConfusionMatrix, MetricsError>> =
             batch.iter().enumerate().map(image_matrix).collect();
+        let matrices: Vec<ConfusionMatrix> = results.into_iter().collect::<Result<_, _>>()?;
         // Added in image order, so the floating-point sums do not depend on thread timing.
-        for m in &matrices? {
+        for m in &matrices {
             self.add_checked_image(m);
         }
         Ok(())
