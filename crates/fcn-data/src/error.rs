@@ -1,0 +1,163 @@
+//! The one error type of `fcn-data`.
+//!
+//! Policy: bad files and bad user input always give an `Error` naming the file (and the field,
+//! line or pixel where it helps) and what was expected; they never panic. Indexing a dataset out
+//! of range is an error too, since indices often come from user configuration.
+
+use std::path::PathBuf;
+
+/// What can go wrong reading, decoding or transforming a dataset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read or written.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done ("cannot read", "cannot write", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PNG file could not be decoded or encoded.
+    #[error("cannot decode PNG {path}")]
+    Png {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: png::DecodingError,
+    },
+    /// A PNG could not be encoded.
+    #[error("cannot encode PNG {path}")]
+    PngEncode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: png::EncodingError,
+    },
+    /// A PNG is not a single-channel label map.
+    #[error(
+        "{path}: expected a label PNG (8- or 16-bit grayscale, or palette indices), found {color} at {bits} bits per sample"
+    )]
+    NotALabelPng {
+        /// The file.
+        path: PathBuf,
+        /// Its colour type.
+        color: &'static str,
+        /// Its bits per sample.
+        bits: u8,
+    },
+    /// An image (JPEG, PNG) could not be decoded as RGB.
+    #[error("cannot decode image {path}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A JSON file could not be parsed.
+    #[error("cannot parse JSON {path}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error (with line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file parsed but a field holds something other than what the format says.
+    #[error("{path}: {field}: expected {expected}, found {found}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file: a field name, a line ("line 12"), a record.
+        field: String,
+        /// What the format requires.
+        expected: String,
+        /// What the file holds.
+        found: String,
+    },
+    /// A split or list file names a sample whose file does not exist.
+    #[error("{list}, line {line}: {entry:?} has no file {missing}")]
+    MissingEntry {
+        /// The split or list file.
+        list: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The entry as written.
+        entry: String,
+        /// The file it should have.
+        missing: PathBuf,
+    },
+    /// An image and its label map have different sizes.
+    #[error(
+        "size mismatch: image {image} is {image_size:?} (h, w) but its label map {label} is {label_size:?}"
+    )]
+    SizeMismatch {
+        /// The image file.
+        image: PathBuf,
+        /// Its (height, width).
+        image_size: (usize, usize),
+        /// The label file.
+        label: PathBuf,
+        /// Its (height, width).
+        label_size: (usize, usize),
+    },
+    /// A dataset was indexed past its end.
+    #[error("sample {index} requested from a dataset of {len}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The dataset's length.
+        len: usize,
+    },
+    /// A parameter given by the caller is invalid (a crop of size 0, an empty class list, ...).
+    #[error("invalid {what}: {message}")]
+    InvalidArgument {
+        /// The parameter.
+        what: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl Error {
+    /// An `Io` error for reading `path`.
+    pub fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action: "cannot read",
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A `Format` error.
+    pub fn format(
+        path: impl Into<PathBuf>,
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
+        Error::Format {
+            path: path.into(),
+            field: field.into(),
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+
+    /// An `InvalidArgument` error.
+    pub fn invalid(what: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            what,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result type of `fcn-data`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
