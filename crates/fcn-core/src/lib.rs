@@ -1,0 +1,45 @@
+//! Fully Convolutional Networks for semantic segmentation, with the exact reference geometry.
+//!
+//! Build an FCN-8s, run it, train it with reverse-mode autograd, and exchange weights with
+//! PyTorch (`wkentaro/pytorch-fcn` `state_dict` names, safetensors):
+//!
+//! ```
+//! use fcn_core::{Arch, Fcn, FcnConfig, Mode, Module, Tape};
+//! use fcn_tensor::Tensor;
+//!
+//! // A narrow FCN-8s (backbone widths / 16) for 5 classes.
+//! let model = Fcn::new(FcnConfig::new(Arch::Fcn8s, 5).with_width_divisor(16), 42)?;
+//! let mut tape = Tape::inference();
+//! let image = tape.constant(Tensor::zeros(&[1, 3, 32, 40]));
+//! let scores = model.forward(&mut tape, &image, Mode::Eval)?;
+//! assert_eq!(scores.shape(), &[1, 5, 32, 40]);
+//! assert!(model.params().iter().any(|p| p.name == "upscore8.weight"));
+//! # Ok::<(), fcn_core::CoreError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod autograd;
+mod bilinear;
+mod error;
+mod init;
+mod layers;
+mod models;
+mod optim;
+mod param;
+mod preprocess;
+mod weights;
+
+pub use autograd::{Gradients, Tape, Var};
+pub use bilinear::{bilinear_kernel, bilinear_weight};
+pub use error::{CoreError, Result};
+pub use fcn_tensor::ops::{DropoutMode, Reduction};
+pub use init::{Init, SplitMix64, derive_seed};
+pub use layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale};
+pub use models::{Arch, Fcn, FcnConfig, Features, Vgg16, fcn_geometry};
+pub use optim::{Lars, LrSchedule, Optimizer, Sgd};
+pub use param::{Module, Param, ParamId, ParamKind};
+pub use preprocess::{CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, Preprocess};
+pub use weights::{
+    LoadReport, NamedTensors, Strictness, copy_matching_params, load_state_dict, parse_safetensors,
+    read_safetensors, safetensors_bytes, state_dict, vgg16_from_torchvision, write_atomically,
+};

@@ -1,0 +1,8 @@
+//! The integration tests of `fcn-core`: one binary, one module per area.
+#![allow(clippy::unwrap_used)]
+
+mod autograd;
+mod geometry;
+mod optim;
+mod parity;
+mod weights;
