@@ -92,6 +92,9 @@ pub enum Error {
     /// A tensor operation failed (shapes, parameters, device).
     #[error(transparent)]
     Tensor(#[from] fcn_tensor::TensorError),
+    /// Building, running or loading a network failed.
+    #[error(transparent)]
+    Core(#[from] fcn_core::CoreError),
     /// An invalid metrics setting (zero classes, ...).
     #[error(transparent)]
     Metrics(#[from] fcn_metrics::MetricsError),

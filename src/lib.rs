@@ -6,11 +6,13 @@
 //! - [`eval`]: scoring folders of label PNGs, as `fcn eval` does.
 #![deny(missing_docs)]
 
+pub use fcn_core as core;
 pub use fcn_metrics as metrics;
 pub use fcn_tensor as tensor;
 
 pub mod atomic;
 pub mod bench;
+pub mod bench_model;
 pub mod bench_ops;
 pub mod error;
 pub mod eval;

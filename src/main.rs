@@ -66,6 +66,37 @@ enum BenchCommand {
     /// Tensor kernels: GEMM, 3x3 convolution forward and backward, FCN upsampling, ceil-mode
     /// max pooling, cross-entropy.
     Ops(OpsBenchArgs),
+    /// A whole network: an FCN training step (forward, loss, backward, SGD) and a forward
+    /// pass, with peak memory.
+    Model(ModelBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ModelBenchArgs {
+    /// The variant: fcn32s, fcn16s, fcn8s or fcn8s-atonce.
+    #[arg(long, default_value = "fcn8s")]
+    arch: fcn::core::Arch,
+    /// Backbone width divisor (1 = the real VGG16).
+    #[arg(long, default_value_t = 1)]
+    width_divisor: usize,
+    /// Number of classes.
+    #[arg(long, default_value_t = 21)]
+    num_classes: usize,
+    /// Side of the square training input (batch 1).
+    #[arg(long, default_value_t = 512)]
+    train_size: usize,
+    /// Side of the square forward-only input (batch 1).
+    #[arg(long, default_value_t = 224)]
+    forward_size: usize,
+    /// Timed runs of each; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Device to run on: `cpu`, or `cuda:N` in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: fcn::tensor::Device,
+    /// Write the timings as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval(args),
         Command::Bench(BenchCommand::Metrics(args)) => bench_metrics(args),
         Command::Bench(BenchCommand::Ops(args)) => bench_ops(args),
+        Command::Bench(BenchCommand::Model(args)) => bench_model(args),
     }
 }
 
@@ -206,6 +238,25 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
 
 fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
     let result = fcn::bench_ops::run_ops_bench(args.device, args.repeats)?;
+    println!("{result}");
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
+        write_atomically(path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
+    let options = fcn::bench_model::ModelBenchOptions {
+        arch: args.arch,
+        width_divisor: args.width_divisor,
+        num_classes: args.num_classes,
+        train_size: args.train_size,
+        forward_size: args.forward_size,
+        repeats: args.repeats,
+        device: args.device,
+    };
+    let result = fcn::bench_model::run_model_bench(&options)?;
     println!("{result}");
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;

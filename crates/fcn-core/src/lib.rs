@@ -4,8 +4,7 @@
 //! PyTorch (`wkentaro/pytorch-fcn` `state_dict` names, safetensors):
 //!
 //! ```
-//! use fcn_core::{Arch, Fcn, FcnConfig, Mode, Module, Tape};
-//! use fcn_tensor::Tensor;
+//! use fcn_core::{Arch, Fcn, FcnConfig, Mode, Module, Tape, Tensor};
 //!
 //! // A narrow FCN-8s (backbone widths / 16) for 5 classes.
 //! let model = Fcn::new(FcnConfig::new(Arch::Fcn8s, 5).with_width_divisor(16), 42)?;
@@ -32,7 +31,10 @@ mod weights;
 pub use autograd::{Gradients, Tape, Var};
 pub use bilinear::{bilinear_kernel, bilinear_weight};
 pub use error::{CoreError, Result};
+/// The tensor crate, re-exported so a downstream project needs only `fcn-core`.
+pub use fcn_tensor as tensor;
 pub use fcn_tensor::ops::{DropoutMode, Reduction};
+pub use fcn_tensor::{Device, Tensor};
 pub use init::{Init, SplitMix64, derive_seed};
 pub use layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale};
 pub use models::{Arch, Fcn, FcnConfig, Features, Vgg16, fcn_geometry};

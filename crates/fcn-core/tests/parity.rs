@@ -173,3 +173,8 @@ fn fcn16s_matches_pytorch() {
 fn fcn8s_matches_pytorch() {
     check(Arch::Fcn8s);
 }
+
+#[test]
+fn fcn8s_at_once_matches_pytorch() {
+    check(Arch::Fcn8sAtOnce);
+}

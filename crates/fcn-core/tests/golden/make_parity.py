@@ -1,6 +1,6 @@
 """Golden values for fcn-core's PyTorch parity tests.
 
-Builds FCN-32s, FCN-16s and FCN-8s exactly as wkentaro/pytorch-fcn (torchfcn/models/fcn*.py:
+Builds FCN-32s, FCN-16s, FCN-8s and FCN-8s at-once exactly as wkentaro/pytorch-fcn (torchfcn/models/fcn*.py:
 same layers, names, padding 100, ceil pooling, crop offsets 19 / 5, 27 / 5, 9, 31, bilinear
 upsampling) with the backbone widths divided by WIDTH_DIVISOR so the files stay small, random
 non-zero weights everywhere (score layers included), and records for each model:
@@ -14,7 +14,7 @@ Dropout is off (eval mode), as a parity test needs. Run with the reference venv:
 
     python crates/fcn-core/tests/golden/make_parity.py
 
-It writes parity_{fcn32s,fcn16s,fcn8s}.safetensors beside itself.
+It writes parity_{fcn32s,fcn16s,fcn8s,fcn8s-atonce}.safetensors beside itself.
 """
 
 import json
@@ -176,6 +176,25 @@ class FCN8s(Backbone):
         return h[:, :, 31:31 + x.size()[2], 31:31 + x.size()[3]].contiguous()
 
 
+class FCN8sAtOnce(FCN8s):
+    """torchfcn.models.FCN8sAtOnce: pool4 x 0.01 and pool3 x 0.0001 before scoring."""
+
+    def forward(self, x):
+        pool3, pool4, h = self.features(x)
+        h = self.upscore2(h)
+        upscore2 = h
+        h = self.score_pool4(pool4 * 0.01)
+        h = h[:, :, 5:5 + upscore2.size()[2], 5:5 + upscore2.size()[3]]
+        h = upscore2 + h
+        h = self.upscore_pool4(h)
+        upscore_pool4 = h
+        h = self.score_pool3(pool3 * 0.0001)
+        h = h[:, :, 9:9 + upscore_pool4.size()[2], 9:9 + upscore_pool4.size()[3]]
+        h = upscore_pool4 + h
+        h = self.upscore8(h)
+        return h[:, :, 31:31 + x.size()[2], 31:31 + x.size()[3]].contiguous()
+
+
 def cross_entropy2d(input, target):
     """torchfcn.trainer.cross_entropy2d with size_average=False (ignore = negative labels
     there; 255 here, which is the same set of pixels once mapped)."""
@@ -251,3 +270,4 @@ if __name__ == "__main__":
     make("fcn32s", FCN32s, 1)
     make("fcn16s", FCN16s, 2)
     make("fcn8s", FCN8s, 3)
+    make("fcn8s-atonce", FCN8sAtOnce, 4)
