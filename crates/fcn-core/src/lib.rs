@@ -38,7 +38,7 @@ pub use fcn_tensor::{Device, Tensor};
 pub use init::{Init, SplitMix64, derive_seed};
 pub use layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale};
 pub use models::{Arch, Fcn, FcnConfig, Features, Vgg16, fcn_geometry};
-pub use optim::{Lars, LrSchedule, Optimizer, Sgd};
+pub use optim::{Adam, Lars, LrSchedule, Optimizer, Sgd};
 pub use param::{Module, Param, ParamId, ParamKind};
 pub use preprocess::{CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, Preprocess};
 pub use weights::{

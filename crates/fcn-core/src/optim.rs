@@ -281,6 +281,150 @@ impl Optimizer for Lars {
     }
 }
 
+/// Adam (Kingma and Ba 2015) in PyTorch's form, with L2 weight decay added to the gradient
+/// (`torch.optim.Adam`'s `weight_decay`), per-parameter lr and decay multipliers:
+/// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+/// `w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`.
+/// Not part of the FCN reference; it trains narrow FCNs from scratch much faster than SGD.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    /// First-moment decay (0.9).
+    pub beta1: f32,
+    /// Second-moment decay (0.999).
+    pub beta2: f32,
+    /// Added to the denominator (1e-8).
+    pub eps: f32,
+    /// L2 weight decay.
+    pub weight_decay: f32,
+    step: u64,
+    first: BTreeMap<String, Tensor>,
+    second: BTreeMap<String, Tensor>,
+}
+
+impl Adam {
+    /// Adam with PyTorch's defaults (0.9, 0.999, 1e-8) and the given weight decay.
+    pub fn new(weight_decay: f32) -> Result<Self> {
+        if weight_decay < 0.0 || !weight_decay.is_finite() {
+            return Err(invalid(
+                "Adam",
+                format!("weight decay {weight_decay} must be >= 0"),
+            ));
+        }
+        Ok(Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            step: 0,
+            first: BTreeMap::new(),
+            second: BTreeMap::new(),
+        })
+    }
+
+    /// Steps taken (bias correction depends on it).
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+}
+
+const ADAM_STEP: &str = "adam.step";
+
+impl Optimizer for Adam {
+    fn step(&mut self, module: &mut dyn Module, grads: &Gradients, lr: f32) -> Result<()> {
+        self.step += 1;
+        let t = self.step.min(i32::MAX as u64) as i32;
+        let c1 = 1.0 - f64::from(self.beta1).powi(t);
+        let c2 = 1.0 - f64::from(self.beta2).powi(t);
+        let mut result = Ok(());
+        module.visit_params_mut(&mut |p| {
+            if result.is_err() || !p.trainable {
+                return;
+            }
+            let Some(g) = grads.get(p) else { return };
+            result = (|| {
+                check_shapes(p, g)?;
+                let host_g;
+                let g_values = if g.device() == Device::Cpu {
+                    g.data()
+                } else {
+                    host_g = g.to_vec()?;
+                    &host_g
+                };
+                let device = p.value.device();
+                let m = self
+                    .first
+                    .entry(p.name.clone())
+                    .or_insert_with(|| Tensor::zeros(p.value.shape()));
+                let v = self
+                    .second
+                    .entry(p.name.clone())
+                    .or_insert_with(|| Tensor::zeros(p.value.shape()));
+                // The moments live on the CPU; GPU parameters are updated through a host copy.
+                let shape = p.value.shape().to_vec();
+                let mut wv = if device == Device::Cpu {
+                    take_values(&mut p.value).1
+                } else {
+                    p.value.to_vec()?
+                };
+                let (_, mut mv) = take_values(m);
+                let (_, mut vv) = take_values(v);
+                let decay = self.weight_decay * p.decay_mult;
+                let rate = f64::from(lr * p.lr_mult);
+                for i in 0..wv.len() {
+                    let g = g_values[i] + decay * wv[i];
+                    mv[i] = self.beta1 * mv[i] + (1.0 - self.beta1) * g;
+                    vv[i] = self.beta2 * vv[i] + (1.0 - self.beta2) * g * g;
+                    let denom = (f64::from(vv[i]) / c2).sqrt() + f64::from(self.eps);
+                    wv[i] -= (rate * (f64::from(mv[i]) / c1) / denom) as f32;
+                }
+                *m = Tensor::from_vec(mv, &shape)?;
+                *v = Tensor::from_vec(vv, &shape)?;
+                p.value = Tensor::from_vec(wv, &shape)?.to_device(device)?;
+                Ok(())
+            })();
+        });
+        result
+    }
+
+    fn state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = BTreeMap::new();
+        for (name, t) in &self.first {
+            out.insert(format!("m.{name}"), t.clone());
+        }
+        for (name, t) in &self.second {
+            out.insert(format!("v.{name}"), t.clone());
+        }
+        // The step count as a tensor, so the state is one map of tensors. f32 holds step
+        // counts exactly up to 2^24; beyond that bias correction is 1 to f32 precision anyway.
+        out.insert(ADAM_STEP.to_owned(), Tensor::full(&[1], self.step as f32));
+        out
+    }
+
+    fn load_state(&mut self, state: BTreeMap<String, Tensor>) -> Result<()> {
+        let mut first = BTreeMap::new();
+        let mut second = BTreeMap::new();
+        let mut step = None;
+        for (name, t) in state {
+            if name == ADAM_STEP {
+                step = t.to_vec()?.first().map(|&s| s as u64);
+            } else if let Some(n) = name.strip_prefix("m.") {
+                first.insert(n.to_owned(), t.to_device(Device::Cpu)?);
+            } else if let Some(n) = name.strip_prefix("v.") {
+                second.insert(n.to_owned(), t.to_device(Device::Cpu)?);
+            } else {
+                return Err(CoreError::OptimizerState(format!(
+                    "unexpected entry {name} in Adam state"
+                )));
+            }
+        }
+        self.step =
+            step.ok_or_else(|| CoreError::OptimizerState("Adam state has no step".into()))?;
+        self.first = first;
+        self.second = second;
+        Ok(())
+    }
+}
+
 /// A learning rate as a function of the step (0-based).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LrSchedule {

@@ -193,3 +193,41 @@ fn a_training_step_lowers_the_loss() {
     }
     assert!(losses[4] < losses[0] * 0.9, "{losses:?}");
 }
+
+#[test]
+#[allow(clippy::needless_range_loop)]
+fn adam_is_pytorchs_update_and_resumes_exactly() {
+    let mut m = two();
+    let mut adam = fcn_core::Adam::new(0.01).unwrap();
+    let mut w = [1.0f64, -2.0, 0.5];
+    let (mut mw, mut vw) = ([0.0f64; 3], [0.0f64; 3]);
+    for step in 0..3 {
+        let g = grads(&m, step);
+        let gw = g.get(&m.w).unwrap().data().to_vec();
+        adam.step(&mut m, &g, 0.1).unwrap();
+        let t = step as i32 + 1;
+        for i in 0..3 {
+            let gi = f64::from(gw[i]) + 0.01 * w[i];
+            mw[i] = 0.9 * mw[i] + 0.1 * gi;
+            vw[i] = 0.999 * vw[i] + 0.001 * gi * gi;
+            let mhat = mw[i] / (1.0 - 0.9f64.powi(t));
+            let vhat = vw[i] / (1.0 - 0.999f64.powi(t));
+            w[i] -= 0.1 * mhat / (vhat.sqrt() + 1e-8);
+        }
+    }
+    for i in 0..3 {
+        assert!((f64::from(m.w.value.data()[i]) - w[i]).abs() < 1e-5, "{i}");
+    }
+    let mut resumed = fcn_core::Adam::new(0.01).unwrap();
+    resumed.load_state(adam.state()).unwrap();
+    assert_eq!(resumed.steps(), 3);
+    let mut m2 = Two {
+        w: m.w.clone(),
+        b: m.b.clone(),
+    };
+    let (g, g2) = (grads(&m, 3), grads(&m2, 3));
+    adam.step(&mut m, &g, 0.1).unwrap();
+    resumed.step(&mut m2, &g2, 0.1).unwrap();
+    assert_eq!(m.w.value, m2.w.value);
+    assert_eq!(m.b.value, m2.b.value);
+}
