@@ -123,6 +123,24 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    // --- synth ---
+    /// Reading or transforming one sample in a [`Loader`](crate::loader::Loader) failed.
+    #[error("cannot load sample {index} (epoch {epoch})")]
+    Sample {
+        /// The sample's index in the dataset.
+        index: usize,
+        /// The loader's epoch.
+        epoch: u64,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A loader worker thread stopped without a result (a panic in a dataset or transform).
+    #[error("a loader worker stopped unexpectedly: {message}")]
+    Worker {
+        /// What is known about it.
+        message: String,
+    },
 }
 
 impl Error {

@@ -38,7 +38,9 @@ pub mod transforms;
 pub mod voc;
 
 pub use classes::{ClassSet, voc_colormap};
-pub use dataset::Dataset;
+pub use dataset::{
+    Concat, Dataset, DatasetExt, Mapped, ShardBalance, ShardSampler, Shuffled, Subset,
+};
 pub use error::{Error, Result};
 pub use image_io::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, decode_rgb, read_rgb};
 pub use label_png::{MAX_DECODED_BYTES, decode_label_png, read_label_png};
