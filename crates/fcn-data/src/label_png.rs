@@ -1,8 +1,10 @@
 //! Label maps stored as PNG: 8-bit grayscale, palette indices (not the colours), 16-bit
-//! grayscale, and the packed 1/2/4-bit forms of the first two.
+//! grayscale, and the packed 1/2/4-bit forms of the first two. Writers make palette PNGs
+//! (indices plus a colour map, as VOC's `SegmentationClass`) and 8/16-bit grayscale PNGs,
+//! written atomically.
 
-use std::io::Cursor;
-use std::path::Path;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
 
 use png::{BitDepth, ColorType, Transformations};
 
@@ -84,6 +86,150 @@ pub fn decode_label_png(bytes: &[u8], path: &Path) -> Result<LabelMap> {
         ),
     };
     Ok(map)
+}
+
+/// The name given to PNGs encoded in memory, in errors.
+const IN_MEMORY: &str = "<PNG in memory>";
+
+/// Encodes a label map as an 8-bit palette PNG: the pixels are the indices, `palette` gives
+/// their colours (index `i` -> `palette[i]`). A palette shorter than the largest index + 1 is
+/// padded with black, since a PNG index must name a palette entry; pass
+/// [`voc_colormap(256)`](crate::voc_colormap) to colour VOC's 255 void as the devkit does.
+pub fn encode_palette_png(labels: &Array2<u8>, palette: &[[u8; 3]]) -> Result<Vec<u8>> {
+    if palette.len() > 256 {
+        return Err(Error::invalid(
+            "palette",
+            format!("{} colours, at most 256", palette.len()),
+        ));
+    }
+    let needed = labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(1, |m| usize::from(m) + 1);
+    let mut colors: Vec<u8> = palette.iter().flatten().copied().collect();
+    colors.resize(3 * needed.max(palette.len()), 0);
+    let data: Vec<u8> = labels.iter().copied().collect();
+    encode(
+        labels.dim(),
+        ColorType::Indexed,
+        BitDepth::Eight,
+        Some(colors),
+        &data,
+    )
+}
+
+/// Encodes a label map as grayscale: 8-bit for [`LabelMap::U8`], 16-bit (big-endian, as PNG
+/// requires) for [`LabelMap::U16`].
+pub fn encode_gray_png(labels: &LabelMap) -> Result<Vec<u8>> {
+    match labels {
+        LabelMap::U8(a) => {
+            let data: Vec<u8> = a.iter().copied().collect();
+            encode(a.dim(), ColorType::Grayscale, BitDepth::Eight, None, &data)
+        }
+        LabelMap::U16(a) => {
+            let data: Vec<u8> = a.iter().flat_map(|v| v.to_be_bytes()).collect();
+            encode(
+                a.dim(),
+                ColorType::Grayscale,
+                BitDepth::Sixteen,
+                None,
+                &data,
+            )
+        }
+    }
+}
+
+/// Writes [`encode_palette_png`]'s output to `path` atomically (see [`write_gray_png`]).
+pub fn write_palette_png(path: &Path, labels: &Array2<u8>, palette: &[[u8; 3]]) -> Result<()> {
+    let bytes = encode_palette_png(labels, palette).map_err(|e| rename_png(e, path))?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes [`encode_gray_png`]'s output to `path` atomically: through a temporary file in the
+/// same folder, synced, then renamed over `path`, so a reader never sees half a file.
+pub fn write_gray_png(path: &Path, labels: &LabelMap) -> Result<()> {
+    let bytes = encode_gray_png(labels).map_err(|e| rename_png(e, path))?;
+    write_atomically(path, &bytes)
+}
+
+/// Puts the real file name into an encoding error made in memory.
+fn rename_png(error: Error, path: &Path) -> Error {
+    match error {
+        Error::PngEncode { source, .. } => Error::PngEncode {
+            path: path.to_owned(),
+            source,
+        },
+        other => other,
+    }
+}
+
+fn encode(
+    (height, width): (usize, usize),
+    color: ColorType,
+    depth: BitDepth,
+    palette: Option<Vec<u8>>,
+    data: &[u8],
+) -> Result<Vec<u8>> {
+    let side = |n: usize, what| {
+        u32::try_from(n)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::invalid("label map", format!("{what} {n}: PNG needs 1..2^32")))
+    };
+    let (w, h) = (side(width, "width")?, side(height, "height")?);
+    let encode_error = |source| Error::PngEncode {
+        path: PathBuf::from(IN_MEMORY),
+        source,
+    };
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(color);
+    encoder.set_depth(depth);
+    if let Some(palette) = palette {
+        encoder.set_palette(palette);
+    }
+    let mut writer = encoder.write_header().map_err(encode_error)?;
+    writer.write_image_data(data).map_err(encode_error)?;
+    writer.finish().map_err(encode_error)?;
+    Ok(out)
+}
+
+/// Writes `contents` to `path` through a synced temporary file renamed over it.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Unique per process and call, so concurrent writers in one folder do not collide.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable (directories can be opened for sync on Unix).
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    result.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Io {
+            action: "cannot write",
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 /// The first `width` samples of a row packed at `bits` (1, 2 or 4) bits each, high bits first.
@@ -199,5 +345,57 @@ mod tests {
         let png = encode(4, 4, ColorType::Grayscale, BitDepth::Eight, &[7; 16]);
         let err = decode_label_png(&png[..png.len() - 20], Path::new("cut.png")).unwrap_err();
         assert!(matches!(err, Error::Png { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn palette_png_round_trips_indices_and_keeps_colours() {
+        let labels = ndarray::array![[0u8, 1, 255], [20, 3, 0]];
+        let colors = crate::voc_colormap(256);
+        let png = encode_palette_png(&labels, &colors).unwrap();
+        let map = decode_label_png(&png, Path::new("p.png")).unwrap();
+        assert_eq!(map, LabelMap::U8(labels.clone()));
+        let info = png::Decoder::new(Cursor::new(&png)).read_info().unwrap();
+        let palette = info.info().palette.as_ref().unwrap().to_vec();
+        assert_eq!(palette.len(), 3 * 256);
+        assert_eq!(&palette[3 * 255..], &[224, 224, 192]);
+        // A short palette is padded to cover the largest index.
+        let png = encode_palette_png(&labels, &colors[..21]).unwrap();
+        let map = decode_label_png(&png, Path::new("p.png")).unwrap();
+        assert_eq!(map, LabelMap::U8(labels));
+    }
+
+    #[test]
+    fn gray_png_round_trips_8_and_16_bit() {
+        let u8_map = LabelMap::U8(ndarray::array![[0u8, 7], [255, 19], [1, 2]]);
+        let png = encode_gray_png(&u8_map).unwrap();
+        assert_eq!(decode_label_png(&png, Path::new("g.png")).unwrap(), u8_map);
+        let u16_map = LabelMap::U16(ndarray::array![[0u16, 24001, 65535]]);
+        let png = encode_gray_png(&u16_map).unwrap();
+        assert_eq!(decode_label_png(&png, Path::new("g.png")).unwrap(), u16_map);
+    }
+
+    #[test]
+    fn empty_maps_and_oversized_palettes_are_refused() {
+        let empty = Array2::<u8>::zeros((0, 3));
+        assert!(matches!(
+            encode_gray_png(&LabelMap::U8(empty.clone())),
+            Err(Error::InvalidArgument { .. })
+        ));
+        let colors = vec![[0u8; 3]; 257];
+        assert!(encode_palette_png(&Array2::zeros((1, 1)), &colors).is_err());
+    }
+
+    #[test]
+    fn writes_are_atomic_and_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.png");
+        let labels = ndarray::array![[1u8, 2], [3, 4]];
+        write_palette_png(&path, &labels, &crate::voc_colormap(256)).unwrap();
+        write_gray_png(&path, &LabelMap::U8(labels.clone())).unwrap();
+        assert_eq!(read_label_png(&path).unwrap(), LabelMap::U8(labels.clone()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let missing = dir.path().join("no/such/dir/b.png");
+        let err = write_gray_png(&missing, &LabelMap::U8(labels)).unwrap_err();
+        assert!(err.to_string().contains("b.png"), "{err}");
     }
 }
