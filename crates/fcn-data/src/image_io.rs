@@ -41,9 +41,63 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<Array3<u8>> {
         .map_err(|_| Error::format(path, "image data", "height x width x 3 bytes", "fewer"))
 }
 
+/// Encodes an RGB image (height x width x 3) as an 8-bit RGB PNG.
+pub fn encode_rgb_png(image: &Array3<u8>) -> Result<Vec<u8>> {
+    let (height, width, channels) = image.dim();
+    if channels != 3 || height == 0 || width == 0 {
+        return Err(Error::invalid(
+            "image",
+            format!(
+                "expected height x width x 3 with both sides positive, found {:?}",
+                image.dim()
+            ),
+        ));
+    }
+    let too_large = |_| Error::invalid("image", format!("{height} x {width} is too large for PNG"));
+    let (w, h) = (
+        u32::try_from(width).map_err(too_large)?,
+        u32::try_from(height).map_err(too_large)?,
+    );
+    let pixels: Vec<u8> = image.iter().copied().collect();
+    let mut out = Vec::new();
+    let encode_error = |source| Error::PngEncode {
+        path: "<memory>".into(),
+        source,
+    };
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(encode_error)?;
+    writer.write_image_data(&pixels).map_err(encode_error)?;
+    writer.finish().map_err(encode_error)?;
+    Ok(out)
+}
+
+/// Writes an RGB image as PNG to `path`, atomically.
+pub fn write_rgb_png(path: &Path, image: &Array3<u8>) -> Result<()> {
+    let bytes = encode_rgb_png(image).map_err(|e| match e {
+        Error::PngEncode { source, .. } => Error::PngEncode {
+            path: path.to_owned(),
+            source,
+        },
+        other => other,
+    })?;
+    crate::label_png::write_atomically(path, &bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rgb_png_round_trips() {
+        let mut a = Array3::<u8>::zeros((2, 3, 3));
+        a[[1, 2, 0]] = 200;
+        a[[0, 1, 2]] = 7;
+        let bytes = encode_rgb_png(&a).unwrap();
+        assert_eq!(decode_rgb(&bytes, Path::new("x.png")).unwrap(), a);
+        assert!(encode_rgb_png(&Array3::<u8>::zeros((2, 3, 4))).is_err());
+    }
 
     #[test]
     fn png_round_trip_and_garbage_named() {

@@ -196,7 +196,7 @@ fn encode(
 }
 
 /// Writes `contents` to `path` through a synced temporary file renamed over it.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

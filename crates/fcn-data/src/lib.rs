@@ -42,9 +42,11 @@ pub use dataset::{
     Concat, Dataset, DatasetExt, Mapped, ShardBalance, ShardSampler, Shuffled, Subset,
 };
 pub use error::{Error, Result};
-pub use image_io::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, decode_rgb, read_rgb};
+pub use image_io::{
+    MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, decode_rgb, encode_rgb_png, read_rgb, write_rgb_png,
+};
 pub use label_png::{
     MAX_DECODED_BYTES, decode_label_png, encode_gray_png, encode_palette_png, read_label_png,
-    write_gray_png, write_palette_png,
+    write_atomically, write_gray_png, write_palette_png,
 };
 pub use sample::{LabelMap, Sample};

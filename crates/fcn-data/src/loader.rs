@@ -225,6 +225,13 @@ impl Loader {
     /// sample yields an `Err` naming its index in place of its batch, and iteration goes on.
     /// Dropping the `Epoch` stops and joins its threads.
     pub fn epoch(&self, epoch: u64) -> Epoch {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from batch number `first_batch` on, identical to the same
+    /// batches of [`epoch`](Self::epoch) (a resumed run continues mid-epoch without decoding
+    /// the batches it already used).
+    pub fn epoch_from(&self, epoch: u64, first_batch: usize) -> Epoch {
         let order = self.epoch_order(epoch);
         let mut jobs: Vec<Job> = order
             .chunks(self.config.batch_size)
@@ -236,6 +243,9 @@ impl Loader {
                 indices: chunk.to_vec(),
             })
             .collect();
+        let total = jobs.len();
+        let first_batch = first_batch.min(total);
+        jobs.drain(..first_batch);
         jobs.reverse(); // popped from the end
         let (job_sender, job_receiver) = channel::<Job>();
         let job_receiver = Arc::new(Mutex::new(job_receiver));
@@ -251,13 +261,13 @@ impl Loader {
             })
             .collect();
         let mut epoch = Epoch {
-            total: jobs.len(),
+            total,
             pending: jobs,
             jobs: Some(job_sender),
             results,
             workers,
             stop,
-            next: 0,
+            next: first_batch,
             ready: BTreeMap::new(),
             failed: false,
         };

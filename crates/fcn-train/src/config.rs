@@ -1,0 +1,343 @@
+//! The training configuration: a TOML file, every field optional, defaults = the main job.
+
+use std::path::Path;
+
+use fcn_core::{Arch, LrSchedule, Preprocess};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// Everything a run needs. `TrainConfig::default()` is the embedded main job: FCN-8s at a
+/// width that trains on a 2-core CPU, on synthetic transit scenes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// The network.
+    pub model: ModelConfig,
+    /// The data.
+    pub data: DataConfig,
+    /// Training-time augmentation.
+    pub augment: AugmentConfig,
+    /// Optimizer, learning rate, loss.
+    pub optim: OptimConfig,
+    /// Steps, batches, evaluation, checkpoints, seed.
+    pub train: LoopConfig,
+}
+
+/// The network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `fcn32s`, `fcn16s`, `fcn8s` or `fcn8s-atonce`.
+    pub arch: String,
+    /// Backbone channels divided by this (1 = VGG16).
+    pub width_divisor: usize,
+    /// Dropout after fc6 and fc7.
+    pub dropout: f32,
+    /// Train the bilinear upsampling layers (frozen in the reference).
+    pub learnable_upsampling: bool,
+    /// `caffe` or `imagenet` input normalisation.
+    pub preprocess: String,
+    /// Start from these weights (safetensors: an FCN of the same shape, or a coarser FCN for
+    /// staged training, copied by name).
+    pub init: Option<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            arch: "fcn8s".into(),
+            width_divisor: 8,
+            dropout: 0.0,
+            learnable_upsampling: false,
+            preprocess: "caffe".into(),
+            init: None,
+        }
+    }
+}
+
+/// The data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Training sets: `synthetic`, or `FORMAT:ROOT[:SPLIT]`.
+    pub train: Vec<String>,
+    /// Validation sets, same syntax.
+    pub val: Vec<String>,
+    /// Images in the synthetic training set.
+    pub synthetic_train: usize,
+    /// Images in the synthetic validation set.
+    pub synthetic_val: usize,
+    /// Height of synthetic images.
+    pub synthetic_height: usize,
+    /// Width of synthetic images.
+    pub synthetic_width: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            train: vec!["synthetic".into()],
+            val: vec!["synthetic".into()],
+            synthetic_train: 4000,
+            synthetic_val: 100,
+            synthetic_height: 128,
+            synthetic_width: 128,
+        }
+    }
+}
+
+/// Training-time augmentation (evaluation uses whole images).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Random crop `[height, width]` (padded with the ignore label where the image is smaller).
+    pub crop: Option<[usize; 2]>,
+    /// Random scale range `[min, max]`.
+    pub scale: [f64; 2],
+    /// Random horizontal flips.
+    pub flip: bool,
+    /// Photometric jitter strength (brightness, contrast, saturation), 0 = off.
+    pub jitter: f32,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self {
+            crop: None,
+            scale: [1.0, 1.0],
+            flip: true,
+            jitter: 0.0,
+        }
+    }
+}
+
+/// Optimizer, schedule and loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// `sgd`, `adam` or `lars`.
+    pub optimizer: String,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Momentum (SGD, LARS).
+    pub momentum: f32,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// LARS trust coefficient.
+    pub lars_eta: f32,
+    /// `fixed`, `step`, `poly` or `cosine`.
+    pub schedule: String,
+    /// Final rate of the cosine schedule.
+    pub min_lr: f32,
+    /// Poly exponent.
+    pub power: f32,
+    /// Step schedule: steps between decays.
+    pub step_every: u64,
+    /// Step schedule: decay factor.
+    pub gamma: f32,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// Warm-up starting rate.
+    pub warmup_start: f32,
+    /// `mean` (over valid pixels) or `sum` (over valid pixels / batch, the FCN reference).
+    pub loss: String,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: "adam".into(),
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            lars_eta: 0.001,
+            schedule: "cosine".into(),
+            min_lr: 1e-5,
+            power: 0.9,
+            step_every: 1000,
+            gamma: 0.1,
+            warmup_steps: 0,
+            warmup_start: 0.0,
+            loss: "mean".into(),
+        }
+    }
+}
+
+/// The loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoopConfig {
+    /// Optimizer steps.
+    pub iterations: u64,
+    /// Images per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (gradient accumulation).
+    pub accumulate: usize,
+    /// Evaluate every this many steps (and at the end); 0 = only at the end.
+    pub eval_every: u64,
+    /// Checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// Seed of weights, data order, augmentation and dropout.
+    pub seed: u64,
+    /// Loader threads.
+    pub workers: usize,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// Validation images whose overlays are saved for the report.
+    pub predictions: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            iterations: 1200,
+            batch_size: 8,
+            accumulate: 1,
+            eval_every: 300,
+            checkpoint_every: 100,
+            seed: 1337,
+            workers: 2,
+            device: "cpu".into(),
+            predictions: 8,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file; fields it omits keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| TrainError::io("cannot read", path, e))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses TOML text; `path` only names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|source| TrainError::ConfigFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML (written to the run directory).
+    pub fn to_toml(&self) -> String {
+        // Serialising plain structs of strings and numbers cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Result<Arch> {
+        self.model.arch.parse().map_err(|_| {
+            TrainError::config(
+                "model.arch",
+                format!(
+                    "{:?}: expected fcn32s, fcn16s, fcn8s or fcn8s-atonce",
+                    self.model.arch
+                ),
+            )
+        })
+    }
+
+    /// The input normalisation.
+    pub fn preprocess(&self) -> Result<Preprocess> {
+        self.model.preprocess.parse().map_err(|_| {
+            TrainError::config(
+                "model.preprocess",
+                format!("{:?}: expected caffe or imagenet", self.model.preprocess),
+            )
+        })
+    }
+
+    /// The learning-rate schedule.
+    pub fn schedule(&self) -> Result<LrSchedule> {
+        let o = &self.optim;
+        let total = self.train.iterations;
+        Ok(match o.schedule.as_str() {
+            "fixed" => LrSchedule::Fixed { base: o.lr },
+            "step" => LrSchedule::Step {
+                base: o.lr,
+                every: o.step_every,
+                gamma: o.gamma,
+            },
+            "poly" => LrSchedule::Poly {
+                base: o.lr,
+                total,
+                power: o.power,
+            },
+            "cosine" => LrSchedule::Cosine {
+                base: o.lr,
+                total,
+                min: o.min_lr,
+            },
+            other => {
+                return Err(TrainError::config(
+                    "optim.schedule",
+                    format!("{other:?}: expected fixed, step, poly or cosine"),
+                ));
+            }
+        })
+    }
+
+    /// Checks every field; the first problem is returned, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.arch()?;
+        self.preprocess()?;
+        self.schedule()?;
+        let positive = |field, v: usize| {
+            if v == 0 {
+                Err(TrainError::config(field, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("model.width_divisor", self.model.width_divisor)?;
+        positive("train.batch_size", self.train.batch_size)?;
+        positive("train.accumulate", self.train.accumulate)?;
+        positive("train.workers", self.train.workers)?;
+        if self.train.iterations == 0 {
+            return Err(TrainError::config("train.iterations", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.model.dropout) {
+            return Err(TrainError::config("model.dropout", "must be in [0, 1)"));
+        }
+        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+            return Err(TrainError::config(
+                "optim.lr",
+                format!("{} must be positive", self.optim.lr),
+            ));
+        }
+        if !matches!(self.optim.optimizer.as_str(), "sgd" | "adam" | "lars") {
+            return Err(TrainError::config(
+                "optim.optimizer",
+                format!("{:?}: expected sgd, adam or lars", self.optim.optimizer),
+            ));
+        }
+        if !matches!(self.optim.loss.as_str(), "mean" | "sum") {
+            return Err(TrainError::config(
+                "optim.loss",
+                format!("{:?}: expected mean or sum", self.optim.loss),
+            ));
+        }
+        let [lo, hi] = self.augment.scale;
+        if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+            return Err(TrainError::config(
+                "augment.scale",
+                format!("[{lo}, {hi}] must satisfy 0 < min <= max"),
+            ));
+        }
+        if self.data.train.is_empty() {
+            return Err(TrainError::config("data.train", "no training set"));
+        }
+        if self.data.val.is_empty() {
+            return Err(TrainError::config("data.val", "no validation set"));
+        }
+        self.train
+            .device
+            .parse::<fcn_core::Device>()
+            .map_err(|e| TrainError::config("train.device", e.to_string()))?;
+        Ok(())
+    }
+}

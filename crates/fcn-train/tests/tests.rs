@@ -1,0 +1,2 @@
+//! Integration tests of fcn-train.
+#![allow(clippy::unwrap_used)]
