@@ -48,6 +48,8 @@ pub struct CityscapesLabel {
     pub color: [u8; 3],
 }
 
+// One argument per column, in the order of the Python `Label` namedtuple, so rows read alike.
+#[allow(clippy::too_many_arguments)]
 const fn label(
     name: &'static str,
     id: i16,
