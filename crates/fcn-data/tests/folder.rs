@@ -270,3 +270,49 @@ fn railsem19_tree_and_split_rule() {
     assert_eq!(ids(&train), ["rs00000", "rs07499"]);
     assert_eq!(ids(&val), ["rs07500"]);
 }
+
+/// The guide's (docs/new-transit-feed.md) configuration-only RailSem19 setup.
+#[test]
+fn railsem19_by_configuration() {
+    use fcn_data::taxonomy::{LabelRemap, Remapped, SourceDataset, transit_classes};
+
+    let root = data("railsem19");
+    let config = FolderConfig::new(
+        root.join("jpgs/rs19_val"),
+        root.join("uint8/rs19_val"),
+        ".jpg",
+        ".png",
+    )
+    .with_split_file(root.join("splits/train.txt"));
+    let dataset =
+        FolderDataset::open(&config, ClassMap::read(&root.join("classes.txt")).unwrap()).unwrap();
+    let preset = folder::railsem19(&root, RailSem19Split::All).unwrap();
+    assert_eq!(dataset.classes(), preset.classes());
+    let ids: Vec<&str> = dataset.pairs().iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["rs07499", "rs00000"], "list order kept");
+
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("taxonomy/railsem19.csv");
+    let transit = Remapped::new(
+        dataset,
+        LabelRemap::from_csv(&table).unwrap(),
+        transit_classes(),
+    );
+    let shipped = Remapped::to_transit(preset, SourceDataset::RailSem19);
+    let raw = folder::railsem19(&root, RailSem19Split::All).unwrap();
+    // rs07499 is the second frame of the preset's sorted list.
+    let sample = transit.get(0).unwrap();
+    assert_eq!(sample.label, shipped.get(1).unwrap().label);
+    let raw_label = raw.get(1).unwrap().label;
+    for (&before, &after) in raw_label.to_u16().iter().zip(sample.label.to_u16().iter()) {
+        let expected = match before {
+            3 | 12 | 15 | 17 | 18 => 19,
+            16 => 16,
+            11 => 11,
+            2 => 2,
+            255 => 255,
+            _ => after,
+        };
+        assert_eq!(after, expected, "RailSem19 {before}");
+        assert!(after < 20 || after == 255);
+    }
+}

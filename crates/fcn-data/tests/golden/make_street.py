@@ -121,6 +121,16 @@ os.makedirs(os.path.join(rs_root, "uint8/rs19_val"), exist_ok=True)
 with open(os.path.join(rs_root, "rs19-config.json"), "w", encoding="utf-8") as f:
     json.dump({"labels": [{"name": n, "color": c, "readable": n.replace("-", " ").title()}
                           for n, c in RS19]}, f, indent=1)
+# The same classes as a class-map file, and a split list, for the configuration-only setup of
+# docs/new-transit-feed.md.
+with open(os.path.join(rs_root, "classes.txt"), "w", encoding="utf-8") as f:
+    f.write("# RailSem19 classes for the generic folder adapter (docs/new-transit-feed.md)\n")
+    for i, (n, c) in enumerate(RS19):
+        f.write(f"{i},{n},{c[0]},{c[1]},{c[2]}\n")
+    f.write("ignore 255\n")
+os.makedirs(os.path.join(rs_root, "splits"), exist_ok=True)
+with open(os.path.join(rs_root, "splits/train.txt"), "w", encoding="utf-8") as f:
+    f.write("rs07499\nrs00000\n")
 rng = np.random.default_rng(19)
 out["railsem19_labels"] = {}
 for frame in (0, 7499, 7500):
