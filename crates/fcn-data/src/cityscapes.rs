@@ -356,6 +356,8 @@ struct Frame {
     id: String,
     image: PathBuf,
     label: PathBuf,
+    /// `Some` when `label` is a `_polygons.json` to rasterise (no label PNG).
+    polygons: Option<PolygonEncoding>,
 }
 
 /// A Cityscapes split.
@@ -369,6 +371,10 @@ pub struct Cityscapes {
 impl Cityscapes {
     /// `split` (`train`, `val`, `test`, or `train_extra` for coarse) of the dataset at `root`
     /// (the folder holding `leftImg8bit` and `gtFine`), with `target` labels.
+    ///
+    /// A frame without its label PNG but with `<stem>_gtFine_polygons.json` gets its label ids
+    /// or train ids by [`rasterize_polygons`], as `createTrainIdLabelImgs.py` would have made
+    /// them; instance ids need the PNG.
     pub fn open(root: &Path, split: &str, annotation: Annotation, target: Target) -> Result<Self> {
         const IMAGE_SUFFIX: &str = "_leftImg8bit.png";
         let images_dir = root.join("leftImg8bit").join(split);
@@ -378,12 +384,31 @@ impl Cityscapes {
         for relative in scan_suffix(&images_dir, IMAGE_SUFFIX)? {
             let stem = &relative[..relative.len() - IMAGE_SUFFIX.len()];
             let image = images_dir.join(&relative);
-            let label = labels_dir.join(format!("{stem}{label_suffix}"));
+            let mut label = labels_dir.join(format!("{stem}{label_suffix}"));
+            let mut polygons = None;
             if !label.is_file() {
-                return Err(missing_label(&image, &label));
+                // Without the PNG, rasterise the polygons as cityscapesScripts would.
+                let json = labels_dir.join(format!("{stem}_{}_polygons.json", annotation.folder()));
+                let encoding = match target {
+                    Target::TrainIds | Target::ShippedTrainIds => Some(PolygonEncoding::TrainIds),
+                    Target::LabelIds => Some(PolygonEncoding::LabelIds),
+                    Target::InstanceIds => None,
+                };
+                match encoding {
+                    Some(encoding) if json.is_file() => {
+                        label = json;
+                        polygons = Some(encoding);
+                    }
+                    _ => return Err(missing_label(&image, &label)),
+                }
             }
             let id = stem.rsplit('/').next().unwrap_or(stem).to_string();
-            frames.push(Frame { id, image, label });
+            frames.push(Frame {
+                id,
+                image,
+                label,
+                polygons,
+            });
         }
         let classes = match target {
             Target::TrainIds | Target::ShippedTrainIds => train_classes(),
@@ -401,7 +426,7 @@ impl Cityscapes {
         self.frames.iter().map(|f| f.image.as_path())
     }
 
-    /// The label files, in order.
+    /// The label files, in order (a `_polygons.json` where the PNG is absent).
     pub fn label_paths(&self) -> impl Iterator<Item = &Path> {
         self.frames.iter().map(|f| f.label.as_path())
     }
@@ -439,7 +464,10 @@ impl Dataset for Cityscapes {
         check_index(index, self.frames.len())?;
         let frame = &self.frames[index];
         let image = read_rgb(&frame.image)?;
-        let label = self.read_label(&frame.label)?;
+        let label = match frame.polygons {
+            Some(encoding) => LabelMap::U8(rasterize_polygons(&frame.label, encoding)?),
+            None => self.read_label(&frame.label)?,
+        };
         check_sizes(&image, &frame.image, &label, &frame.label)?;
         Ok(Sample {
             image,
@@ -452,6 +480,304 @@ impl Dataset for Cityscapes {
 
     fn classes(&self) -> &ClassSet {
         &self.classes
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polygons: `_gtFine_polygons.json` rasterised as cityscapesScripts' `json2labelImg.py` does, with
+// Pillow's polygon filler (`libImaging/Draw.c`, `ImagingDrawPolygon` + `polygon_generic`).
+
+/// Which values a rasterised polygon file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolygonEncoding {
+    /// Label ids; the background is 'unlabeled' (0).
+    LabelIds,
+    /// Train ids; the background is 'unlabeled' (255).
+    TrainIds,
+}
+
+/// Rasterises a `_polygons.json` file as `json2labelImg.createLabelImage` does: an
+/// `imgHeight` x `imgWidth` map filled with 'unlabeled', then each object's polygon in file
+/// order (later ones overwrite earlier ones); objects with a true `deleted` are skipped, a label
+/// `<name>group` unknown to the table becomes `<name>`, labels with a negative id (license
+/// plate) are not drawn, and an unknown label is an error.
+pub fn rasterize_polygons(path: &Path, encoding: PolygonEncoding) -> Result<Array2<u8>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::read(path, source))?;
+    rasterize_polygons_json(&bytes, path, encoding)
+}
+
+/// As [`rasterize_polygons`], for JSON held in memory; `path` names it in errors.
+pub fn rasterize_polygons_json(
+    bytes: &[u8],
+    path: &Path,
+    encoding: PolygonEncoding,
+) -> Result<Array2<u8>> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| Error::Json {
+        path: path.to_owned(),
+        source,
+    })?;
+    let side = |key: &str| -> Result<usize> {
+        json.get(key)
+            .and_then(serde_json::Value::as_u64)
+            .filter(|&v| v <= u64::from(crate::image_io::MAX_IMAGE_SIDE))
+            .map(|v| v as usize)
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    key,
+                    format!("an integer 0..{}", crate::image_io::MAX_IMAGE_SIDE),
+                    json.get(key).map_or("nothing".into(), |v| v.to_string()),
+                )
+            })
+    };
+    let (height, width) = (side("imgHeight")?, side("imgWidth")?);
+    let Some(objects) = json.get("objects").and_then(serde_json::Value::as_array) else {
+        return Err(Error::format(path, "objects", "an array", "something else"));
+    };
+    let value_of = |label: &CityscapesLabel| match encoding {
+        PolygonEncoding::LabelIds => label.id as u8,
+        PolygonEncoding::TrainIds => label.train_id as u8,
+    };
+    let unlabeled = &LABELS[0];
+    let mut canvas = Array2::from_elem((height, width), value_of(unlabeled));
+    for (index, object) in objects.iter().enumerate() {
+        let field = |name: &str| format!("objects[{index}].{name}");
+        let deleted = match object.get("deleted") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::Number(n)) => n.as_f64() != Some(0.0),
+            Some(other) => {
+                return Err(Error::format(
+                    path,
+                    field("deleted"),
+                    "a number or boolean",
+                    other.to_string(),
+                ));
+            }
+        };
+        if deleted {
+            continue;
+        }
+        let Some(name) = object.get("label").and_then(serde_json::Value::as_str) else {
+            return Err(Error::format(
+                path,
+                field("label"),
+                "a string",
+                "something else",
+            ));
+        };
+        let known = |n: &str| LABELS.iter().find(|l| l.name == n);
+        let label = known(name)
+            .or_else(|| name.strip_suffix("group").and_then(known))
+            .ok_or_else(|| Error::format(path, field("label"), "a Cityscapes label name", name))?;
+        if label.id < 0 {
+            continue;
+        }
+        let points = polygon_points(object.get("polygon"), path, &field("polygon"))?;
+        fill_polygon_like_pillow(&mut canvas, &points, value_of(label));
+    }
+    Ok(canvas)
+}
+
+fn polygon_points(
+    value: Option<&serde_json::Value>,
+    path: &Path,
+    field: &str,
+) -> Result<Vec<[f64; 2]>> {
+    let bad = || {
+        Error::format(
+            path,
+            field,
+            "at least 2 [x, y] number pairs",
+            "something else",
+        )
+    };
+    let Some(items) = value.and_then(serde_json::Value::as_array) else {
+        return Err(bad());
+    };
+    if items.len() < 2 {
+        // Pillow refuses fewer than 2 points ("coordinate list must contain at least 2").
+        return Err(bad());
+    }
+    items
+        .iter()
+        .map(|item| match item.as_array().map(Vec::as_slice) {
+            Some([x, y]) => match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => Ok([x, y]),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+/// An edge of Pillow's polygon engine.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    x0: i64,
+    y0: i64,
+    xmin: i64,
+    ymin: i64,
+    xmax: i64,
+    ymax: i64,
+    dx: f32,
+}
+
+impl Edge {
+    fn new(x0: i64, y0: i64, x1: i64, y1: i64) -> Self {
+        let dx = if y0 == y1 {
+            0.0
+        } else {
+            (x1 - x0) as f32 / (y1 - y0) as f32
+        };
+        Self {
+            x0,
+            y0,
+            xmin: x0.min(x1),
+            ymin: y0.min(y1),
+            xmax: x0.max(x1),
+            ymax: y0.max(y1),
+            dx,
+        }
+    }
+
+    /// The edge's x at row `y` (f32 arithmetic, as the C code).
+    fn x_at(&self, y: i64) -> f32 {
+        (y - self.y0) as f32 * self.dx + self.x0 as f32
+    }
+}
+
+/// Pillow's `ROUND_UP`: half away from zero.
+fn round_up(f: f32) -> i64 {
+    if f >= 0.0 {
+        (f + 0.5).floor() as i64
+    } else {
+        -((f.abs() + 0.5).floor() as i64)
+    }
+}
+
+/// Pillow's `ROUND_DOWN`: half towards zero.
+fn round_down(f: f32) -> i64 {
+    if f >= 0.0 {
+        (f - 0.5).ceil() as i64
+    } else {
+        -((f.abs() - 0.5).ceil() as i64)
+    }
+}
+
+/// Pillow's `hline8`: columns `x0..=x1` of row `y`, clipped to the canvas.
+fn hline(canvas: &mut Array2<u8>, x0: i64, y: i64, x1: i64, value: u8) {
+    let (height, width) = canvas.dim();
+    let (height, width) = (height as i64, width as i64);
+    if y < 0 || y >= height || x0 >= width || x1 < 0 {
+        return;
+    }
+    let (x0, x1) = (x0.max(0), x1.min(width - 1));
+    if x0 <= x1 {
+        let mut row = canvas.row_mut(y as usize);
+        for x in x0..=x1 {
+            row[x as usize] = value;
+        }
+    }
+}
+
+/// Fills the polygon through `points` with `value`, pixel for pixel as Pillow's
+/// `ImageDraw.polygon(points, fill=value)` on an 8-bit image: coordinates truncated to
+/// integers, consecutive horizontal edges merged, horizontal edges drawn as lines, scan lines
+/// with Pillow's corner rules and rounding.
+pub fn fill_polygon_like_pillow(canvas: &mut Array2<u8>, points: &[[f64; 2]], value: u8) {
+    // `(int)` in C; `as` saturates where C would be undefined.
+    let xy: Vec<(i64, i64)> = points
+        .iter()
+        .map(|p| (i64::from(p[0] as i32), i64::from(p[1] as i32)))
+        .collect();
+    let Some(&first) = xy.first() else {
+        return;
+    };
+    let mut edges: Vec<Edge> = Vec::with_capacity(xy.len());
+    for i in 0..xy.len() - 1 {
+        let ((x0, y0), (x1, y1)) = (xy[i], xy[i + 1]);
+        if i != 0 && y0 == y1 && y0 == xy[i - 1].1 {
+            // A horizontal edge right after another: extend that one when both run the same way.
+            let before = xy[i - 1].0;
+            if let Some(last) = edges.last_mut() {
+                if x1 > x0 && x0 > before {
+                    last.xmax = x1;
+                    continue;
+                } else if x1 < x0 && x0 < before {
+                    last.xmin = x1;
+                    continue;
+                }
+            }
+        }
+        edges.push(Edge::new(x0, y0, x1, y1));
+    }
+    let last = xy[xy.len() - 1];
+    if last != first {
+        edges.push(Edge::new(last.0, last.1, first.0, first.1));
+    }
+    fill_edges(canvas, &edges, value);
+}
+
+/// Pillow's `polygon_generic` for an 8-bit image without a mask.
+fn fill_edges(canvas: &mut Array2<u8>, edges: &[Edge], value: u8) {
+    if edges.is_empty() {
+        return;
+    }
+    let height = canvas.dim().0 as i64;
+    let mut ymin = height - 1;
+    let mut ymax = 0;
+    let mut table: Vec<&Edge> = Vec::with_capacity(edges.len());
+    for edge in edges {
+        ymin = ymin.min(edge.ymin);
+        ymax = ymax.max(edge.ymax);
+        if edge.ymin == edge.ymax {
+            hline(canvas, edge.xmin, edge.ymin, edge.xmax, value);
+            continue;
+        }
+        table.push(edge);
+    }
+    let ymin = ymin.max(0);
+    let ymax = ymax.min(height);
+    let mut xx: Vec<f32> = Vec::with_capacity(table.len() * 2);
+    for y in ymin..=ymax {
+        xx.clear();
+        for (i, current) in table.iter().enumerate() {
+            if y < current.ymin || y > current.ymax {
+                continue;
+            }
+            xx.push(current.x_at(y));
+            let last = xx.len() - 1;
+            if y == current.ymax && y < ymax {
+                // Needed to draw consistent polygons (Pillow's comment).
+                xx.push(xx[last]);
+            } else if (y == current.ymin || y == current.ymax) && current.dx != 0.0 {
+                // Connect discontiguous corners.
+                for other in &table[..i] {
+                    if (y != other.ymin && y != other.ymax) || other.dx == 0.0 {
+                        continue;
+                    }
+                    if xx[last].round() != other.x_at(y).round() {
+                        continue;
+                    }
+                    let offset = if y == current.ymax { -1 } else { 1 };
+                    let adjacent = current.x_at(y + offset);
+                    if y + offset >= other.ymin && y + offset <= other.ymax {
+                        let adjacent_other = other.x_at(y + offset);
+                        if xx[last] > adjacent + 1.0 && xx[last] > adjacent_other + 1.0 {
+                            xx[last] = adjacent.max(adjacent_other).round() + 1.0;
+                        } else if xx[last] < adjacent - 1.0 && xx[last] < adjacent_other - 1.0 {
+                            xx[last] = adjacent.min(adjacent_other).round() - 1.0;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        xx.sort_by(f32::total_cmp);
+        for pair in xx.chunks_exact(2) {
+            hline(canvas, round_up(pair[0]), y, round_down(pair[1]), value);
+        }
     }
 }
 

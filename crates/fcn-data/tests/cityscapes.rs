@@ -1,8 +1,8 @@
 //! Cityscapes on the mmseg pseudo frame, against cityscapesScripts (golden/make_street.py).
 
 use fcn_data::cityscapes::{
-    Annotation, Cityscapes, LABEL_ID_TO_TRAIN_ID, LABELS, Target, instance_ids_to_label_ids,
-    label_ids_to_train_ids,
+    Annotation, Cityscapes, LABEL_ID_TO_TRAIN_ID, LABELS, PolygonEncoding, Target,
+    instance_ids_to_label_ids, label_ids_to_train_ids, rasterize_polygons,
 };
 use fcn_data::{Dataset, LabelMap, read_label_png};
 
@@ -154,4 +154,136 @@ fn coarse_annotations_and_missing_labels() {
         .unwrap_err()
         .to_string();
     assert!(absent.contains("leftImg8bit/test"), "{absent}");
+}
+
+#[test]
+fn polygons_fill_exactly_as_pillow() {
+    let golden = street_golden();
+    let set = &golden["pillow_polygons"];
+    let (width, height) = (
+        set["width"].as_u64().unwrap() as usize,
+        set["height"].as_u64().unwrap() as usize,
+    );
+    let mut failures = Vec::new();
+    let cases = set["cases"].as_array().unwrap();
+    for (index, case) in cases.iter().enumerate() {
+        let points: Vec<[f64; 2]> = serde_json::from_value(case["points"].clone()).unwrap();
+        let mut canvas = ndarray::Array2::<u8>::zeros((height, width));
+        fcn_data::cityscapes::fill_polygon_like_pillow(&mut canvas, &points, 1);
+        let count = canvas.iter().map(|&v| u64::from(v)).sum::<u64>();
+        let sum = checksum(canvas.iter().map(|&v| u64::from(v)));
+        if count != case["count"].as_u64().unwrap() || sum != case["checksum"].as_u64().unwrap() {
+            failures.push((index, count, case["count"].as_u64().unwrap()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ: {failures:?}",
+        failures.len(),
+        cases.len()
+    );
+}
+
+#[test]
+fn polygons_json_rasterises_as_json2label_img() {
+    let json = data("cityscapes/polygons/test_000000_000000_gtFine_polygons.json");
+    let golden_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for (encoding, file) in [
+        (PolygonEncoding::LabelIds, "cityscapes_polygons_ids.png"),
+        (
+            PolygonEncoding::TrainIds,
+            "cityscapes_polygons_trainIds.png",
+        ),
+    ] {
+        let ours = rasterize_polygons(&json, encoding).unwrap();
+        let LabelMap::U8(expected) = read_label_png(&golden_dir.join(file)).unwrap() else {
+            panic!("8-bit")
+        };
+        assert_eq!(ours, expected, "{encoding:?}");
+    }
+}
+
+#[test]
+fn frames_without_label_pngs_use_their_polygons() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let stem = "test_000000_000000";
+    std::fs::create_dir_all(root.join("leftImg8bit/train/test")).unwrap();
+    std::fs::create_dir_all(root.join("gtFine/train/test")).unwrap();
+    image::RgbImage::new(64, 48)
+        .save(root.join(format!("leftImg8bit/train/test/{stem}_leftImg8bit.png")))
+        .unwrap();
+    std::fs::copy(
+        data(&format!("cityscapes/polygons/{stem}_gtFine_polygons.json")),
+        root.join(format!("gtFine/train/test/{stem}_gtFine_polygons.json")),
+    )
+    .unwrap();
+    let golden_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for (target, file) in [
+        (Target::TrainIds, "cityscapes_polygons_trainIds.png"),
+        (Target::LabelIds, "cityscapes_polygons_ids.png"),
+    ] {
+        let dataset = Cityscapes::open(root, "train", Annotation::Fine, target).unwrap();
+        let sample = dataset.get(0).unwrap();
+        assert!(
+            sample
+                .label_path
+                .unwrap()
+                .ends_with(format!("{stem}_gtFine_polygons.json"))
+        );
+        assert_eq!(
+            sample.label,
+            read_label_png(&golden_dir.join(file)).unwrap()
+        );
+    }
+    let error = Cityscapes::open(root, "train", Annotation::Fine, Target::InstanceIds)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("instanceIds.png"), "{error}");
+}
+
+#[test]
+fn malformed_polygons_name_the_file_and_object() {
+    let cases = [
+        (
+            r#"{"imgHeight": 4, "imgWidth": 4, "objects": [{"label": "spaceship", "polygon": [[0,0],[1,1]]}]}"#,
+            "objects[0].label",
+        ),
+        (
+            r#"{"imgHeight": 4, "imgWidth": 4, "objects": [{"label": "road", "polygon": [[0,0]]}]}"#,
+            "objects[0].polygon",
+        ),
+        (
+            r#"{"imgHeight": 4, "imgWidth": 4, "objects": [{"label": "road", "polygon": [[0,"a"],[1,1]]}]}"#,
+            "objects[0].polygon",
+        ),
+        (
+            r#"{"imgHeight": -4, "imgWidth": 4, "objects": []}"#,
+            "imgHeight",
+        ),
+        (
+            r#"{"imgHeight": 4, "imgWidth": 99999999, "objects": []}"#,
+            "imgWidth",
+        ),
+        (r#"{"imgHeight": 4, "imgWidth": 4}"#, "objects"),
+    ];
+    for (text, field) in cases {
+        let message = fcn_data::cityscapes::rasterize_polygons_json(
+            text.as_bytes(),
+            std::path::Path::new("x_polygons.json"),
+            PolygonEncoding::TrainIds,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.contains("x_polygons.json") && message.contains(field),
+            "{message}"
+        );
+    }
+    let truncated = fcn_data::cityscapes::rasterize_polygons_json(
+        b"{\"imgHeight\": 4,",
+        std::path::Path::new("cut.json"),
+        PolygonEncoding::LabelIds,
+    );
+    assert!(matches!(truncated, Err(fcn_data::Error::Json { .. })));
 }

@@ -142,12 +142,62 @@ for frame in (0, 7499, 7500):
     Image.fromarray(label, mode="L").save(os.path.join(rs_root, "uint8/rs19_val", stem + ".png"))
     out["railsem19_labels"][stem] = describe(label)
 
+# --- Pillow's polygon filler (ImageDraw.polygon, fill only, mode L), which cityscapesScripts'
+# createTrainIdLabelImgs.py uses to rasterise _polygons.json.
+import PIL
+from PIL import ImageDraw
+
+out["pillow_version"] = PIL.__version__
+prng = np.random.default_rng(2024)
+cases = []
+W, H = 37, 29
+for case in range(300):
+    kind = case % 6
+    n = int(prng.integers(2, 11))
+    if kind == 0:    # inside the canvas
+        pts = prng.integers(0, [W, H], size=(n, 2))
+    elif kind == 1:  # reaching outside
+        pts = prng.integers(-8, [W + 8, H + 8], size=(n, 2))
+    elif kind == 2:  # axis-aligned: horizontal and vertical runs, repeated points
+        pts = prng.integers(0, 6, size=(n, 2)) * 6
+    elif kind == 3:  # fractional coordinates (truncated towards zero)
+        pts = prng.uniform(-3, [W + 3, H + 3], size=(n, 2)).round(2)
+    elif kind == 4:  # thin slivers
+        base = prng.integers(0, [W, H], size=(1, 2))
+        pts = base + prng.integers(-2, 3, size=(n, 2))
+    else:            # large shapes with steep and shallow edges
+        pts = prng.integers(-20, [W + 20, H + 20], size=(n, 2))
+    points = [[float(x), float(y)] if kind == 3 else [int(x), int(y)] for x, y in pts]
+    im = Image.new("L", (W, H), 0)
+    ImageDraw.Draw(im).polygon([tuple(p) for p in points], fill=1)
+    a = np.array(im)
+    cases.append({"points": points, "count": int(a.sum()), "checksum": checksum(a)})
+out["pillow_polygons"] = {"width": W, "height": H, "cases": cases}
+
+# --- cityscapesScripts json2labelImg on a small hand-made polygons file.
+from cityscapesscripts.helpers.annotation import Annotation
+from cityscapesscripts.preparation.json2labelImg import createLabelImage
+
+poly_json = os.path.join(DATA, "cityscapes/polygons/test_000000_000000_gtFine_polygons.json")
+annotation = Annotation()
+annotation.fromJsonFile(poly_json)
+for encoding in ("ids", "trainIds"):
+    image = createLabelImage(annotation, encoding)
+    Image.fromarray(np.array(image), mode="L").save(os.path.join(HERE, f"cityscapes_polygons_{encoding}.png"))
+
 # --- COCO category names (the fixture's 80 categories, by id) for the taxonomy table check.
 COCO = "/work/shared/fixtures/coco/cocotools_rs_coco_25k/annotations.json"
 with open(COCO, encoding="utf-8") as f:
     out["coco80_names"] = [c["name"] for c in sorted(json.load(f)["categories"], key=lambda c: c["id"])]
 
 with open(os.path.join(HERE, "street.json"), "w", encoding="utf-8") as f:
-    json.dump(out, f, indent=1, sort_keys=True)
+    # One line per polygon case keeps the file small and readable.
+    cases = out.pop("pillow_polygons")
+    text = json.dumps(out, indent=1, sort_keys=True)
+    case_lines = ",\n".join("  " + json.dumps(c, sort_keys=True) for c in cases["cases"])
+    polygons = (f'{{"cases": [\n{case_lines}\n ], "height": {cases["height"]}, '
+                f'"width": {cases["width"]}}}')
+    text = text[:-2] + f',\n "pillow_polygons": {polygons}\n}}'
+    f.write(text)
     f.write("\n")
 print("wrote golden/street.json")
