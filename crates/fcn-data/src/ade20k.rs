@@ -230,9 +230,15 @@ pub struct FullSegmentation {
 }
 
 /// Decodes an RGB `_seg.png` (or `_parts_N.png`) image held as HxWx3, as CSAILVision's
-/// `utils_ade20k.loadAde20K` does.
-pub fn decode_full_segmentation(rgb: &Array3<u8>) -> FullSegmentation {
-    let (height, width, _) = rgb.dim();
+/// `utils_ade20k.loadAde20K` does. An array without 3 channels is an `InvalidArgument`.
+pub fn decode_full_segmentation(rgb: &Array3<u8>) -> Result<FullSegmentation> {
+    let (height, width, channels) = rgb.dim();
+    if channels != 3 {
+        return Err(Error::invalid(
+            "ADE20K segmentation image",
+            format!("{channels} channels, expected 3 (RGB)"),
+        ));
+    }
     let classes = Array2::from_shape_fn((height, width), |(y, x)| {
         u16::from(rgb[[y, x, 0]] / 10) * 256 + u16::from(rgb[[y, x, 1]])
     });
@@ -252,12 +258,12 @@ pub fn decode_full_segmentation(rgb: &Array3<u8>) -> FullSegmentation {
     }
     let instances =
         Array2::from_shape_fn((height, width), |(y, x)| rank[usize::from(rgb[[y, x, 2]])]);
-    FullSegmentation { classes, instances }
+    Ok(FullSegmentation { classes, instances })
 }
 
 /// Reads and decodes a full-format `_seg.png`.
 pub fn read_full_segmentation(path: &Path) -> Result<FullSegmentation> {
-    Ok(decode_full_segmentation(&read_rgb(path)?))
+    decode_full_segmentation(&read_rgb(path)?)
 }
 
 /// Full-format ADE20K images with their `_seg.png` classes as `u16` label maps: every
@@ -672,7 +678,8 @@ mod tests {
         rgb[[0, 0, 2]] = 40;
         rgb[[0, 1, 2]] = 7;
         rgb[[0, 2, 2]] = 40;
-        let seg = decode_full_segmentation(&rgb);
+        let seg = decode_full_segmentation(&rgb).unwrap();
+        assert!(decode_full_segmentation(&Array3::zeros((1, 1, 4))).is_err());
         assert_eq!(seg.classes, array![[312u16, 0, 0]]);
         assert_eq!(seg.instances, array![[1u16, 0, 1]]);
     }

@@ -152,16 +152,22 @@ pub const ROAD_IGNORE: u8 = 255;
 
 /// Converts road-benchmark ground truth (RGB, HxWx3) as the devkit does: red > 0 is valid, and
 /// a valid pixel is [`ROAD`] when blue > 0, else [`NON_ROAD`]; invalid pixels are
-/// [`ROAD_IGNORE`].
-pub fn decode_road_ground_truth(rgb: &Array3<u8>) -> Array2<u8> {
-    let (height, width, _) = rgb.dim();
-    Array2::from_shape_fn((height, width), |(y, x)| {
+/// [`ROAD_IGNORE`]. An array without 3 channels is an `InvalidArgument`.
+pub fn decode_road_ground_truth(rgb: &Array3<u8>) -> Result<Array2<u8>> {
+    let (height, width, channels) = rgb.dim();
+    if channels != 3 {
+        return Err(Error::invalid(
+            "road ground truth",
+            format!("{channels} channels, expected 3 (RGB)"),
+        ));
+    }
+    Ok(Array2::from_shape_fn((height, width), |(y, x)| {
         match (rgb[[y, x, 0]] > 0, rgb[[y, x, 2]] > 0) {
             (false, _) => ROAD_IGNORE,
             (true, true) => ROAD,
             (true, false) => NON_ROAD,
         }
-    })
+    }))
 }
 
 /// Which road-benchmark ground truth to read.
@@ -240,7 +246,7 @@ impl Dataset for KittiRoad {
         check_index(index, self.pairs.len())?;
         let pair = &self.pairs[index];
         let image = read_rgb(&pair.image)?;
-        let label = LabelMap::U8(decode_road_ground_truth(&read_rgb(&pair.label)?));
+        let label = LabelMap::U8(decode_road_ground_truth(&read_rgb(&pair.label)?)?);
         check_sizes(&image, &pair.image, &label, &pair.label)?;
         Ok(Sample {
             image,
@@ -271,7 +277,8 @@ mod tests {
             [1, 7, 1],
         ];
         let rgb = Array3::from_shape_fn((1, 5, 3), |(_, x, c)| colours[x][c]);
-        let label = decode_road_ground_truth(&rgb);
+        let label = decode_road_ground_truth(&rgb).unwrap();
+        assert!(decode_road_ground_truth(&Array3::zeros((1, 1, 1))).is_err());
         assert_eq!(
             label.row(0).to_vec(),
             [ROAD, NON_ROAD, ROAD_IGNORE, ROAD_IGNORE, ROAD]
