@@ -287,3 +287,32 @@ fn malformed_polygons_name_the_file_and_object() {
     );
     assert!(matches!(truncated, Err(fcn_data::Error::Json { .. })));
 }
+
+mod never_panics {
+    use fcn_data::cityscapes::{
+        PolygonEncoding, fill_polygon_like_pillow, rasterize_polygons_json,
+    };
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn polygon_filler_with_any_coordinates(
+            height in 0usize..20,
+            width in 0usize..20,
+            points in proptest::collection::vec(
+                (prop_oneof![-1e12f64..1e12, -30.0f64..50.0], prop_oneof![-1e12f64..1e12, -30.0f64..50.0]),
+                0..12,
+            ),
+        ) {
+            let points: Vec<[f64; 2]> = points.into_iter().map(|(x, y)| [x, y]).collect();
+            let mut canvas = ndarray::Array2::<u8>::zeros((height, width));
+            fill_polygon_like_pillow(&mut canvas, &points, 7);
+            prop_assert!(canvas.iter().all(|&v| v == 0 || v == 7));
+        }
+
+        #[test]
+        fn polygons_json_with_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = rasterize_polygons_json(&bytes, std::path::Path::new("f.json"), PolygonEncoding::LabelIds);
+        }
+    }
+}

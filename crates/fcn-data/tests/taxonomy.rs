@@ -257,3 +257,17 @@ fn shipped_csv_files_are_the_embedded_tables() {
         );
     }
 }
+
+mod never_panics {
+    use fcn_data::folder::ClassMap;
+    use fcn_data::taxonomy::{MappingTable, transit_classes};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn table_and_class_map_parsers_with_any_text(text in "[0-9a-z,#>\\- \n]{0,120}") {
+            let _ = MappingTable::parse(&text, std::path::Path::new("t.csv"), &transit_classes());
+            let _ = ClassMap::parse(&text, std::path::Path::new("c.txt"));
+        }
+    }
+}
