@@ -71,8 +71,13 @@ fn scan_into(
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             return Err(Error::format(&path, "file name", "UTF-8", "other bytes"));
         };
-        // `metadata` follows links, as Python's `is_file` / `isdir` do.
-        let metadata = std::fs::metadata(&path).map_err(|source| Error::read(&path, source))?;
+        // `metadata` follows links, as Python's `is_file` / `isdir` do; like them, a broken
+        // link is neither and is skipped.
+        let metadata = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(Error::read(&path, source)),
+        };
         let relative = format!("{prefix}{name}");
         if metadata.is_file() {
             if !name.starts_with('.') && relative.ends_with(suffix) {
@@ -786,6 +791,8 @@ mod tests {
         for name in ["a/b.jpg", "a-c.jpg", "B.jpg", ".hidden.jpg", "x.png"] {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("broken.jpg")).unwrap();
         // Python sorts "a-c.jpg" before "a/b.jpg" ('-' < '/'); a component-wise sort would not.
         assert_eq!(
             scan_suffix(dir.path(), ".jpg").unwrap(),

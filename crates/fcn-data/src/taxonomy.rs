@@ -105,6 +105,38 @@ impl SourceDataset {
         SourceDataset::Bdd100k,
     ];
 
+    /// A short name for command lines and configuration files: `cityscapes-label-ids`,
+    /// `cityscapes-train-ids`, `kitti-semantics`, `kitti-road`, `voc21`, `coco80`, `ade20k150`,
+    /// `mapillary-v1.2`, `railsem19`, `bdd100k`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceDataset::CityscapesLabelIds => "cityscapes-label-ids",
+            SourceDataset::CityscapesTrainIds => "cityscapes-train-ids",
+            SourceDataset::KittiSemantics => "kitti-semantics",
+            SourceDataset::KittiRoad => "kitti-road",
+            SourceDataset::Voc21 => "voc21",
+            SourceDataset::Coco80 => "coco80",
+            SourceDataset::Ade20k150 => "ade20k150",
+            SourceDataset::MapillaryV12 => "mapillary-v1.2",
+            SourceDataset::RailSem19 => "railsem19",
+            SourceDataset::Bdd100k => "bdd100k",
+        }
+    }
+
+    /// The source called `name` (see [`SourceDataset::name`]).
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
+                Error::invalid(
+                    "taxonomy source",
+                    format!("{name:?} is not one of {}", known.join(", ")),
+                )
+            })
+    }
+
     /// The file name of its table under `crates/fcn-data/taxonomy/` (embedded in the library).
     pub fn table_file(self) -> &'static str {
         match self {
@@ -421,6 +453,18 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn source_names_round_trip() {
+        for source in SourceDataset::ALL {
+            assert_eq!(SourceDataset::from_name(source.name()).unwrap(), source);
+        }
+        let message = SourceDataset::from_name("kitty").unwrap_err().to_string();
+        assert!(
+            message.contains("kitty") && message.contains("railsem19"),
+            "{message}"
+        );
     }
 
     #[test]
