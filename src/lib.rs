@@ -8,6 +8,7 @@
 
 pub use fcn_core as core;
 pub use fcn_metrics as metrics;
+pub use fcn_train as train;
 pub use fcn_tensor as tensor;
 
 pub mod atomic;
@@ -18,5 +19,6 @@ pub mod error;
 pub mod eval;
 pub mod label_png;
 pub mod synthetic;
+pub mod train_progress;
 
 pub use error::{Error, Result};

@@ -23,11 +23,69 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train an FCN. With no arguments: the main job, FCN-8s on synthetic transit scenes.
+    Train(TrainArgs),
     /// Score predicted label PNGs against ground-truth label PNGs (paired by file stem).
     Eval(EvalArgs),
     /// Time the hot loops on fixed synthetic data.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// A TOML configuration; fields it omits keep the main job's defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint (its saved configuration
+    /// is used; other flags are refused).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "out"])]
+    resume: Option<PathBuf>,
+    /// The run directory (default: runs/<arch>-<UTC time>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Training set(s): `synthetic` or FORMAT:ROOT[:SPLIT] (repeatable).
+    #[arg(long = "data", value_name = "SPEC")]
+    data: Vec<String>,
+    /// Validation set(s), same syntax (repeatable).
+    #[arg(long = "val", value_name = "SPEC")]
+    val: Vec<String>,
+    /// fcn32s, fcn16s, fcn8s or fcn8s-atonce.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Backbone width divisor (1 = VGG16).
+    #[arg(long, value_name = "N")]
+    width_divisor: Option<usize>,
+    /// Optimizer steps.
+    #[arg(long, value_name = "N")]
+    iterations: Option<u64>,
+    /// Images per micro-batch.
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
+    /// Micro-batches per optimizer step.
+    #[arg(long, value_name = "N")]
+    accumulate: Option<usize>,
+    /// sgd, adam or lars.
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Base learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// fixed, step, poly or cosine.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Evaluate every N steps (0: only at the end).
+    #[arg(long, value_name = "N")]
+    eval_every: Option<u64>,
+    /// Seed of weights, order, augmentation and dropout.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// cpu or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// Loader threads.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("cannot start the thread pool")?;
     }
     match cli.command {
+        Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
         Command::Bench(BenchCommand::Metrics(args)) => bench_metrics(args),
         Command::Bench(BenchCommand::Ops(args)) => bench_ops(args),
@@ -263,4 +322,147 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
         write_atomically(path, json.as_bytes())?;
     }
     Ok(())
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<()> {
+    use fcn::train::{Run, TrainConfig};
+    let (mut run, dir) = match &args.resume {
+        Some(dir) => {
+            let overrides = !args.data.is_empty()
+                || !args.val.is_empty()
+                || args.arch.is_some()
+                || args.width_divisor.is_some()
+                || args.iterations.is_some()
+                || args.batch_size.is_some()
+                || args.accumulate.is_some()
+                || args.optimizer.is_some()
+                || args.lr.is_some()
+                || args.schedule.is_some()
+                || args.eval_every.is_some()
+                || args.seed.is_some()
+                || args.device.is_some()
+                || args.workers.is_some();
+            anyhow::ensure!(
+                !overrides,
+                "--resume continues a run with its saved configuration; other settings cannot change"
+            );
+            (Run::resume(dir)?, dir.clone())
+        }
+        None => {
+            let mut config = match &args.config {
+                Some(path) => TrainConfig::from_file(path)?,
+                None => TrainConfig::default(),
+            };
+            apply_overrides(&mut config, &args);
+            config.validate()?;
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", config.model.arch, utc_stamp())));
+            (Run::create(config, &dir)?, dir)
+        }
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = std::sync::Arc::clone(&stop);
+        ctrlc::set_handler(move || {
+            eprintln!("\ninterrupted: saving a checkpoint (Ctrl-C again to stop at once)");
+            if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    eprintln!("run directory: {}", dir.display());
+    let mut progress = fcn::train_progress::Progress::new(run.step());
+    let summary = run.train(&stop, |event| progress.event(event))?;
+    progress.finish();
+    if summary.interrupted {
+        eprintln!(
+            "stopped at step {}; continue with: fcn train --resume {}",
+            summary.steps,
+            dir.display()
+        );
+        return Ok(());
+    }
+    let show = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.4}"));
+    println!(
+        "trained {} steps in {:.0} s: validation mean IoU {} (majority-class baseline {})",
+        summary.steps,
+        summary.seconds,
+        show(summary.mean_iou),
+        show(summary.baseline_mean_iou)
+    );
+    println!("weights: {}", dir.join(fcn::train::files::FINAL).display());
+    Ok(())
+}
+
+fn apply_overrides(config: &mut fcn::train::TrainConfig, args: &TrainArgs) {
+    if !args.data.is_empty() {
+        config.data.train = args.data.clone();
+    }
+    if !args.val.is_empty() {
+        config.data.val = args.val.clone();
+    }
+    if let Some(v) = &args.arch {
+        config.model.arch = v.clone();
+    }
+    if let Some(v) = args.width_divisor {
+        config.model.width_divisor = v;
+    }
+    if let Some(v) = args.iterations {
+        config.train.iterations = v;
+    }
+    if let Some(v) = args.batch_size {
+        config.train.batch_size = v;
+    }
+    if let Some(v) = args.accumulate {
+        config.train.accumulate = v;
+    }
+    if let Some(v) = &args.optimizer {
+        config.optim.optimizer = v.clone();
+    }
+    if let Some(v) = args.lr {
+        config.optim.lr = v;
+    }
+    if let Some(v) = &args.schedule {
+        config.optim.schedule = v.clone();
+    }
+    if let Some(v) = args.eval_every {
+        config.train.eval_every = v;
+    }
+    if let Some(v) = args.seed {
+        config.train.seed = v;
+    }
+    if let Some(v) = &args.device {
+        config.train.device = v.clone();
+    }
+    if let Some(v) = args.workers {
+        config.train.workers = v;
+    }
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC, for default run names.
+fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
