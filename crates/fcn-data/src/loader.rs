@@ -333,7 +333,7 @@ fn build_batch(shared: &Shared, epoch: u64, job: &Job, stop: &AtomicBool) -> Res
             .dataset
             .get(index)
             .and_then(|s| shared.transform.apply(s, &mut rng))
-            .and_then(|s| check_sizes(s))
+            .and_then(check_sizes)
             .map_err(|source| Error::Sample {
                 index,
                 epoch,
