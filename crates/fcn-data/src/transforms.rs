@@ -195,11 +195,14 @@ fn contiguous<T: Copy, D: ndarray::Dimension>(array: &ndarray::Array<T, D>) -> C
     }
 }
 
+/// Output sizes must be positive and at most [`MAX_IMAGE_SIDE`](crate::MAX_IMAGE_SIDE) a side,
+/// so a bad scale range cannot ask for gigabytes.
 fn check_size(what: &'static str, height: usize, width: usize) -> Result<()> {
-    if height == 0 || width == 0 {
+    let limit = crate::MAX_IMAGE_SIDE as usize;
+    if height == 0 || width == 0 || height > limit || width > limit {
         return Err(Error::invalid(
             what,
-            format!("size must be positive, got {height}x{width}"),
+            format!("size must be in 1..={limit} a side, got {height}x{width}"),
         ));
     }
     Ok(())
@@ -955,6 +958,11 @@ mod tests {
         assert!(HorizontalFlip::new(1.5).is_err());
         assert!(PhotometricJitter::new(2.0, 0.0, 0.0).is_err());
         assert!(Resize::new(3, 0).is_err());
+        assert!(Resize::new(3, 100_000).is_err());
+        // A huge scale factor is refused when applied, not allocated.
+        let mut rng = SplitMix64::new(0);
+        let huge = RandomScale::new(1e6, 1e6).unwrap();
+        assert!(huge.apply(sample(4, 4), &mut rng).is_err());
     }
 
     #[test]
