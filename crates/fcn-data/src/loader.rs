@@ -343,7 +343,7 @@ fn build_batch(shared: &Shared, epoch: u64, job: &Job, stop: &AtomicBool) -> Res
             .dataset
             .get(index)
             .and_then(|s| shared.transform.apply(s, &mut rng))
-            .and_then(|s| check_sizes(s))
+            .and_then(check_sizes)
             .map_err(|source| Error::Sample {
                 index,
                 epoch,
@@ -351,7 +351,7 @@ fn build_batch(shared: &Shared, epoch: u64, job: &Job, stop: &AtomicBool) -> Res
             })?;
         samples.push((index, sample));
     }
-    Ok(collate(shared, samples))
+    collate(shared, samples)
 }
 
 fn check_sizes(sample: Sample) -> Result<Sample> {
@@ -369,7 +369,7 @@ fn check_sizes(sample: Sample) -> Result<Sample> {
     Ok(sample)
 }
 
-fn collate(shared: &Shared, samples: Vec<(usize, Sample)>) -> Batch {
+fn collate(shared: &Shared, samples: Vec<(usize, Sample)>) -> Result<Batch> {
     let n = samples.len();
     let height = samples.iter().map(|(_, s)| s.dim().0).max().unwrap_or(0);
     let width = samples.iter().map(|(_, s)| s.dim().1).max().unwrap_or(0);
@@ -389,7 +389,7 @@ fn collate(shared: &Shared, samples: Vec<(usize, Sample)>) -> Batch {
             &sample.image,
             &mut images[k * 3 * plane..(k + 1) * 3 * plane],
             width,
-        );
+        )?;
         let (h, w) = sample.dim();
         let out = &mut labels[k * plane..(k + 1) * plane];
         for y in 0..h {
@@ -413,7 +413,7 @@ fn collate(shared: &Shared, samples: Vec<(usize, Sample)>) -> Batch {
     }
     batch.images = images;
     batch.labels = labels;
-    batch
+    Ok(batch)
 }
 
 /// The batches of one epoch, in order (an iterator of `Result<Batch>`). Owns its worker

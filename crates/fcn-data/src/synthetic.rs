@@ -231,7 +231,7 @@ impl Canvas {
     fn rows(&self, y0: f32, y1: f32) -> std::ops::Range<usize> {
         let first = (y0 - 0.5).ceil().max(0.0);
         let end = (y1 - 0.5).ceil().clamp(0.0, self.height as f32);
-        if !(first < end) {
+        if first.partial_cmp(&end) != Some(std::cmp::Ordering::Less) {
             return 0..0;
         }
         first as usize..end as usize
@@ -241,7 +241,7 @@ impl Canvas {
     fn cols(&self, x0: f32, x1: f32) -> std::ops::Range<usize> {
         let first = (x0 - 0.5).ceil().max(0.0);
         let end = (x1 - 0.5).ceil().clamp(0.0, self.width as f32);
-        if !(first < end) {
+        if first.partial_cmp(&end) != Some(std::cmp::Ordering::Less) {
             return 0..0;
         }
         first as usize..end as usize

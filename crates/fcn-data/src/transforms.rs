@@ -23,7 +23,7 @@
 //! let mut rng = SplitMix64::from_keys(&[7, 0, 0]);
 //! let sample = pipeline.apply(data.get(0)?, &mut rng)?;
 //! assert_eq!(sample.dim(), (64, 64));
-//! let chw = Normalization::Caffe.to_chw(&sample.image);
+//! let chw = Normalization::Caffe.to_chw(&sample.image)?;
 //! assert_eq!(chw.dim(), (3, 64, 64));
 //! # Ok::<(), fcn_data::Error>(())
 //! ```
@@ -195,11 +195,14 @@ fn contiguous<T: Copy, D: ndarray::Dimension>(array: &ndarray::Array<T, D>) -> C
     }
 }
 
+/// Output sizes must be positive and at most [`MAX_IMAGE_SIDE`](crate::MAX_IMAGE_SIDE) a side,
+/// so a bad scale range cannot ask for gigabytes.
 fn check_size(what: &'static str, height: usize, width: usize) -> Result<()> {
-    if height == 0 || width == 0 {
+    let limit = crate::MAX_IMAGE_SIDE as usize;
+    if height == 0 || width == 0 || height > limit || width > limit {
         return Err(Error::invalid(
             what,
-            format!("size must be positive, got {height}x{width}"),
+            format!("size must be in 1..={limit} a side, got {height}x{width}"),
         ));
     }
     Ok(())
@@ -825,27 +828,30 @@ impl Normalization {
         tables
     }
 
-    /// The normalised image, 3 x H x W.
-    pub fn to_chw(self, image: &Array3<u8>) -> Array3<f32> {
+    /// The normalised image, 3 x H x W (`Error::InvalidArgument` unless the image has 3
+    /// channels).
+    pub fn to_chw(self, image: &Array3<u8>) -> Result<Array3<f32>> {
         let (h, w, _) = image.dim();
         let mut out = vec![0f32; 3 * h * w];
-        self.write_chw(image, &mut out, w);
-        // The shape and the buffer agree by construction.
-        Array3::from_shape_vec((3, h, w), out).unwrap_or_else(|_| Array3::zeros((3, h, w)))
+        self.write_chw(image, &mut out, w)?;
+        Array3::from_shape_vec((3, h, w), out)
+            .map_err(|e| Error::invalid("normalize", e.to_string()))
     }
 
     /// Writes the normalised image into the top-left corner of a 3 x `out.len() / (3 * width)`
-    /// x `width` CHW buffer (whose other cells are left as they are), for padded batches.
-    /// Does nothing if the image does not fit.
-    pub fn write_chw(self, image: &Array3<u8>, out: &mut [f32], width: usize) {
+    /// x `width` CHW buffer (whose other cells are left as they are), for padded batches. An
+    /// image without 3 channels, or larger than the buffer, is an `Error::InvalidArgument`.
+    pub fn write_chw(self, image: &Array3<u8>, out: &mut [f32], width: usize) -> Result<()> {
         let (h, w, channels) = image.dim();
-        if channels != 3 || w > width || width == 0 {
-            return;
-        }
         let plane = out.len() / 3;
-        let height = plane / width;
-        if h > height {
-            return;
+        let height = plane.checked_div(width).unwrap_or(0);
+        if channels != 3 || w > width || h > height {
+            return Err(Error::invalid(
+                "normalize",
+                format!(
+                    "need an H x W x 3 image within {height} x {width}, got {h} x {w} x {channels}"
+                ),
+            ));
         }
         let pixels = contiguous(image);
         let tables = self.tables();
@@ -859,6 +865,7 @@ impl Normalization {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -926,6 +933,24 @@ mod tests {
     }
 
     #[test]
+    fn normalising_needs_three_channels_and_room() {
+        let two = Array3::<u8>::zeros((2, 2, 2));
+        assert!(Normalization::Caffe.to_chw(&two).is_err());
+        let image = Array3::<u8>::zeros((4, 4, 3));
+        let mut small = vec![0f32; 3 * 3 * 4];
+        assert!(
+            Normalization::ImageNet
+                .write_chw(&image, &mut small, 4)
+                .is_err()
+        );
+        assert!(
+            Normalization::ImageNet
+                .write_chw(&image, &mut small, 0)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn bad_parameters_are_refused() {
         assert!(RandomScale::new(0.0, 1.0).is_err());
         assert!(RandomScale::new(2.0, 1.0).is_err());
@@ -933,6 +958,11 @@ mod tests {
         assert!(HorizontalFlip::new(1.5).is_err());
         assert!(PhotometricJitter::new(2.0, 0.0, 0.0).is_err());
         assert!(Resize::new(3, 0).is_err());
+        assert!(Resize::new(3, 100_000).is_err());
+        // A huge scale factor is refused when applied, not allocated.
+        let mut rng = SplitMix64::new(0);
+        let huge = RandomScale::new(1e6, 1e6).unwrap();
+        assert!(huge.apply(sample(4, 4), &mut rng).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use fcn_data::transforms::{
 };
 use fcn_data::{Dataset, LabelMap, Sample};
 use ndarray::{Array2, Array3};
+use proptest::prelude::*;
 use serde_json::Value;
 
 fn golden() -> Value {
@@ -78,7 +79,7 @@ fn normalisations_equal_fcn_numpy_and_torch() {
         (Normalization::Caffe, "caffe"),
         (Normalization::ImageNet, "imagenet"),
     ] {
-        let ours = norm.to_chw(&image);
+        let ours = norm.to_chw(&image).unwrap();
         assert_eq!(ours.dim(), (3, 16, 16));
         let expected: Vec<f32> = n[key]
             .as_array()
@@ -175,4 +176,38 @@ fn resize_for_evaluation_keeps_labels_nearest() {
     };
     // Halving with NEAREST picks the odd rows and columns (centre of each 2x2 block).
     assert_eq!(small[[7, 9]], original[[15, 19]]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any sizes: resizing and the random pipeline never panic, keep the label map the image's
+    /// size, and only move label values (plus the ignore fill).
+    #[test]
+    fn transforms_keep_labels_exact_for_any_size(
+        h in 1usize..40, w in 1usize..40, oh in 1usize..60, ow in 1usize..60, seed in any::<u64>()
+    ) {
+        let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| (y * 7 + x * 3 + c * 50) as u8);
+        let label = Array2::from_shape_fn((h, w), |(y, x)| ((y * w + x) % 19) as u8);
+        let values: std::collections::BTreeSet<u8> = label.iter().copied().collect();
+        let resized = resize_nearest(&label, oh, ow).unwrap();
+        prop_assert!(resized.iter().all(|v| values.contains(v)));
+        prop_assert_eq!(resize_bilinear(&image, oh, ow).unwrap().dim(), (oh, ow, 3));
+        let sample = Sample {
+            image,
+            label: LabelMap::U8(label),
+            id: "p".into(),
+            image_path: None,
+            label_path: None,
+        };
+        let pipeline = Compose::new()
+            .then(RandomScale::new(0.5, 2.0).unwrap())
+            .then(HorizontalFlip::new(0.5).unwrap())
+            .then(RandomCrop::new(oh, ow).unwrap());
+        let out = pipeline.apply(sample, &mut SplitMix64::new(seed)).unwrap();
+        prop_assert_eq!(out.dim(), (oh, ow));
+        prop_assert_eq!(out.label.dim(), (oh, ow));
+        let LabelMap::U8(l) = &out.label else { unreachable!() };
+        prop_assert!(l.iter().all(|v| *v == 255 || values.contains(v)));
+    }
 }
