@@ -93,6 +93,27 @@ fn batches_are_identical_for_1_and_4_workers() {
 }
 
 #[test]
+fn an_epoch_resumed_mid_way_yields_the_same_remaining_batches() {
+    let data = SyntheticTransit::train(10, 32, 40, 3).unwrap();
+    let config = LoaderConfig {
+        batch_size: 3,
+        workers: 2,
+        sampling: Sampling::Shuffle,
+        seed: 5,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(data, augment(), config).unwrap();
+    let all: Vec<_> = loader.epoch(1).map(|b| b.unwrap()).collect();
+    assert_eq!(all.len(), 4);
+    for first in 0..=5 {
+        let epoch = loader.epoch_from(1, first);
+        assert_eq!(epoch.total(), 4);
+        let rest: Vec<_> = epoch.map(|b| b.unwrap()).collect();
+        assert_eq!(rest, all[first.min(4)..], "from batch {first}");
+    }
+}
+
+#[test]
 fn batches_pad_to_the_largest_sample_with_ignore_and_zero() {
     let config = LoaderConfig {
         batch_size: 4,

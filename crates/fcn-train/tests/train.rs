@@ -9,7 +9,8 @@ use fcn_train::{Event, Run, TrainConfig, TrainError, files};
 fn tiny() -> TrainConfig {
     let mut c = TrainConfig::default();
     c.model.width_divisor = 32;
-    c.data.synthetic_train = 12;
+    // 8 batches per epoch: the stop after 3 steps (6 batches) falls mid-epoch.
+    c.data.synthetic_train = 16;
     c.data.synthetic_val = 3;
     c.data.synthetic_height = 48;
     c.data.synthetic_width = 48;
