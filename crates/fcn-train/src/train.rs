@@ -38,6 +38,8 @@ pub mod files {
     pub const EVAL: &str = "eval.json";
     /// Saved validation predictions.
     pub const PREDICTIONS: &str = "predictions";
+    /// The HTML report (`fcn report`).
+    pub const REPORT: &str = "report.html";
 }
 
 /// What the loop tells its caller as it goes.

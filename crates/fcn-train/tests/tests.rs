@@ -1,2 +1,4 @@
 //! Integration tests of fcn-train.
 #![allow(clippy::unwrap_used)]
+
+mod report;
