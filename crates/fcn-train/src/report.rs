@@ -402,6 +402,14 @@ fn duration(seconds: f64) -> String {
     }
 }
 
+/// `fcn8s` -> `FCN-8s`.
+fn arch_name(arch: &str) -> String {
+    match arch.strip_prefix("fcn") {
+        Some(rest) => format!("FCN-{rest}"),
+        None => arch.to_owned(),
+    }
+}
+
 fn rgb([r, g, b]: [u8; 3]) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
@@ -468,7 +476,7 @@ struct Chart<'a> {
     y_range: (f64, f64),
 }
 
-const CHART_W: f64 = 620.0;
+const CHART_W: f64 = 600.0;
 const CHART_H: f64 = 330.0;
 
 fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
@@ -534,7 +542,11 @@ fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
     );
     put!(
         svg,
-        r##"<clipPath id="plot-{id}"><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></clipPath><g clip-path="url(#plot-{id})">"##,
+        r##"<clipPath id="plot-{id}"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}"/></clipPath><g clip-path="url(#plot-{id})">"##,
+        ml - 5.0,
+        mt - 5.0,
+        pw + 10.0,
+        ph + 10.0,
         id = chart_id(chart.title)
     );
     for s in series {
@@ -577,8 +589,7 @@ fn line_chart(chart: &Chart<'_>, series: &[Series]) -> String {
     // The legend, right-aligned above the plot.
     let mut x = ml + pw;
     for s in series.iter().rev() {
-        let text_w = 7.0 * s.label.chars().count() as f64;
-        x -= text_w + 30.0;
+        x -= text_width(&s.label) + 40.0;
         let dash = if s.dashed {
             r##" stroke-dasharray="7 5""##
         } else {
@@ -886,13 +897,18 @@ fn confusion_heatmap(matrix: &ConfusionMatrix, names: &[String]) -> String {
             );
             if cell >= 26.0 && count > 0 {
                 let fill = if v > 0.55 { "#fff" } else { "#1d2330" };
+                let text = if v < 0.005 {
+                    "<1".to_owned()
+                } else {
+                    format!("{:.0}", 100.0 * v)
+                };
                 put!(
                     svg,
-                    r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" style="font-size:{:.0}px;fill:{fill}">{:.0}</text>"##,
+                    r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" style="font-size:{:.0}px;fill:{fill}">{}</text>"##,
                     x + cell / 2.0,
                     y + cell / 2.0 + 4.0,
                     (cell * 0.3).clamp(8.0, 12.0),
-                    100.0 * v
+                    escape(&text)
                 );
             }
         }
@@ -1029,7 +1045,7 @@ impl Page<'_> {
             put!(
                 html,
                 "<div class=\"sub\">{} \u{b7} {} \u{b7} {} \u{b7} {} lr {} ({})</div>\n",
-                escape(&c.model.arch.to_uppercase().replace("FCN", "FCN-")),
+                escape(&arch_name(&c.model.arch)),
                 escape(&width),
                 escape(&c.data.train.join(" + ")),
                 escape(&c.optim.optimizer),
@@ -1278,7 +1294,7 @@ impl Page<'_> {
         html.push_str(&class_iou_bars(&eval.report, self.colors));
         html.push_str("\n</section>\n");
         if let Some(matrix) = &eval.confusion {
-            html.push_str("<section>\n<h2>Confusion matrix <small class=\"sub\">(rows: ground truth, normalised per row; hover a cell for counts)</small></h2>\n");
+            html.push_str("<section>\n<h2>Confusion matrix <small class=\"sub\">(rows: ground truth, normalised per row; grey: no ground-truth pixels; hover a cell for counts)</small></h2>\n");
             html.push_str(&confusion_heatmap(matrix, self.names));
             html.push_str("\n</section>\n");
         }
