@@ -216,6 +216,9 @@ fn read_predictions(
         .collect()
 }
 
+/// A decoded label PNG with its palette (empty when it has none).
+type Labels = (Array2<u16>, Vec<[u8; 3]>);
+
 fn read_prediction(
     dir: &Path,
     stem: String,
@@ -228,7 +231,7 @@ fn read_prediction(
     let image = fcn_data::decode_rgb(&image_png, &image_path)?;
     let (height, width, _) = image.dim();
     let mut palette = None;
-    let mut labels = |kind: &str| -> Result<Option<(Array2<u16>, Vec<[u8; 3]>)>> {
+    let mut labels = |kind: &str| -> Result<Option<Labels>> {
         let path = dir.join(format!("{stem}_{kind}.png"));
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -252,7 +255,7 @@ fn read_prediction(
     let gt = labels("gt")?;
     let pred = labels("pred")?;
     let n = num_classes.unwrap_or(usize::MAX);
-    let encode = |labels: &Option<(Array2<u16>, Vec<[u8; 3]>)>| -> Result<Option<Vec<u8>>> {
+    let encode = |labels: &Option<Labels>| -> Result<Option<Vec<u8>>> {
         match labels {
             Some((map, file_palette)) => {
                 let colors = class_colors(file_palette, n.min(256));
@@ -331,7 +334,7 @@ fn overlay(
         };
         for (k, &channel) in color.iter().enumerate() {
             let v = &mut out[[r, c, k]];
-            *v = ((u16::from(*v) + u16::from(channel) + 1) / 2) as u8;
+            *v = (u16::from(*v) + u16::from(channel)).div_ceil(2) as u8;
         }
     }
     out
