@@ -982,7 +982,7 @@ section{background:var(--card);border-radius:8px;padding:16px 20px;margin:16px 0
 table.cfg{border-collapse:collapse}
 table.cfg th{text-align:left;color:var(--muted);font-weight:500;padding:3px 16px 3px 0;vertical-align:top}
 table.cfg td{padding:3px 0}
-.plots{display:flex;flex-wrap:wrap;gap:20px}
+.plots{display:flex;flex-wrap:wrap;gap:20px;align-items:flex-start}
 svg{max-width:100%;height:auto}
 svg text{font-family:inherit;font-size:12px;fill:var(--fg)}
 svg .title{font-size:15px;font-weight:600}
