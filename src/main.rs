@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train an FCN. With no arguments: the main job, FCN-8s on synthetic transit scenes.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score predicted label PNGs against ground-truth label PNGs (paired by file stem).
     Eval(EvalArgs),
     /// Time the hot loops on fixed synthetic data.
@@ -216,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("cannot start the thread pool")?;
     }
     match cli.command {
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Eval(args) => eval(args),
         Command::Bench(BenchCommand::Metrics(args)) => bench_metrics(args),
         Command::Bench(BenchCommand::Ops(args)) => bench_ops(args),

@@ -69,6 +69,27 @@ pub enum TrainError {
         /// The learning rate at that step.
         lr: f32,
     },
+    /// A line of a run's JSONL log is not a valid record.
+    #[error("{path}:{line}: malformed log record")]
+    LogRecord {
+        /// The log file.
+        path: PathBuf,
+        /// The line number (from 1).
+        line: usize,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A saved prediction does not have the size of its image.
+    #[error("{path}: {actual:?} (height, width) but the image is {expected:?}")]
+    PredictionSize {
+        /// The label PNG.
+        path: PathBuf,
+        /// The image's (height, width).
+        expected: (usize, usize),
+        /// The label map's (height, width).
+        actual: (usize, usize),
+    },
 }
 
 impl TrainError {

@@ -18,6 +18,7 @@ mod config;
 mod data;
 mod error;
 mod evaluate;
+mod report;
 mod train;
 
 pub use checkpoint::Checkpoint;
@@ -25,4 +26,5 @@ pub use config::{AugmentConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig
 pub use data::{open_dataset, open_datasets};
 pub use error::{Result, TrainError};
 pub use evaluate::{Evaluation, evaluate, normalization, predict_labels};
+pub use report::{render_report, write_report};
 pub use train::{Event, Run, Summary, files, weights_of};

@@ -38,6 +38,8 @@ pub mod files {
     pub const EVAL: &str = "eval.json";
     /// Saved validation predictions.
     pub const PREDICTIONS: &str = "predictions";
+    /// The HTML report (`fcn report`).
+    pub const REPORT: &str = "report.html";
 }
 
 /// What the loop tells its caller as it goes.
@@ -508,7 +510,7 @@ impl Run {
                 images_per_s,
             });
             let every = self.config.train.eval_every;
-            if self.step == total || (every > 0 && self.step % every == 0) {
+            if self.step == total || (every > 0 && self.step.is_multiple_of(every)) {
                 let evaluation = self.evaluate(started.elapsed().as_secs_f64())?;
                 let event = Event::Eval {
                     step: self.step,
@@ -520,7 +522,7 @@ impl Run {
                 last = Some(event);
             }
             let every = self.config.train.checkpoint_every;
-            if self.step == total || (every > 0 && self.step % every == 0) {
+            if self.step == total || (every > 0 && self.step.is_multiple_of(every)) {
                 self.checkpoint()?;
                 on_event(&Event::Checkpoint { step: self.step });
             }
