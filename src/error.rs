@@ -92,6 +92,18 @@ pub enum Error {
     /// A tensor operation failed (shapes, parameters, device).
     #[error(transparent)]
     Tensor(#[from] fcn_tensor::TensorError),
+    /// A `--model` directory holds no weights.
+    #[error("{0} holds neither best.safetensors nor final.safetensors")]
+    NoModel(PathBuf),
+    /// A tensor did not have the shape an output needs.
+    #[error("unexpected shape of the {0}")]
+    Shape(String),
+    /// Reading or writing dataset files failed.
+    #[error(transparent)]
+    Data(#[from] fcn_data::Error),
+    /// Training or model evaluation failed.
+    #[error(transparent)]
+    Train(#[from] fcn_train::TrainError),
     /// Building, running or loading a network failed.
     #[error(transparent)]
     Core(#[from] fcn_core::CoreError),

@@ -8,8 +8,8 @@
 
 pub use fcn_core as core;
 pub use fcn_metrics as metrics;
-pub use fcn_train as train;
 pub use fcn_tensor as tensor;
+pub use fcn_train as train;
 
 pub mod atomic;
 pub mod bench;
@@ -18,6 +18,7 @@ pub mod bench_ops;
 pub mod error;
 pub mod eval;
 pub mod label_png;
+pub mod predict;
 pub mod synthetic;
 pub mod train_progress;
 

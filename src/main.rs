@@ -27,6 +27,10 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Score predicted label PNGs against ground-truth label PNGs (paired by file stem).
     Eval(EvalArgs),
+    /// Segment images with a model: palette label PNGs, overlays and optional logits.
+    Predict(PredictArgs),
+    /// Write RUN_DIR/report.html: curves, per-class IoU, confusion matrix, overlays.
+    Report(ReportArgs),
     /// Time the hot loops on fixed synthetic data.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -89,16 +93,57 @@ struct TrainArgs {
 }
 
 #[derive(Debug, Args)]
+struct PredictArgs {
+    /// Weights (safetensors, ours or a pytorch-fcn state_dict), or a run directory.
+    #[arg(long, visible_alias = "model", value_name = "W")]
+    weights: PathBuf,
+    /// fcn32s, fcn16s, fcn8s or fcn8s-atonce (default: from the file).
+    #[arg(long)]
+    arch: Option<fcn::core::Arch>,
+    /// Number of classes (default: from the file).
+    #[arg(long, value_name = "N")]
+    num_classes: Option<usize>,
+    /// Input normalisation: caffe or imagenet (default: from the file, else caffe).
+    #[arg(long)]
+    preprocess: Option<fcn::core::Preprocess>,
+    /// Output folder (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Also write the class scores as float32 .npy (classes x H x W).
+    #[arg(long)]
+    logits: bool,
+    /// Images to segment (JPEG or PNG).
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The run directory of `fcn train`.
+    #[arg(value_name = "RUN_DIR")]
+    run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 struct EvalArgs {
     /// Folder of ground-truth label PNGs (8/16-bit grayscale or palette indices).
-    #[arg(long, value_name = "DIR")]
-    gt: PathBuf,
+    #[arg(long, value_name = "DIR", requires_all = ["pred", "num_classes"], conflicts_with = "model")]
+    gt: Option<PathBuf>,
     /// Folder of predicted label PNGs, one per ground truth, same file stem.
-    #[arg(long, value_name = "DIR")]
-    pred: PathBuf,
+    #[arg(long, value_name = "DIR", requires = "gt")]
+    pred: Option<PathBuf>,
     /// Number of classes; labels are 0..N-1.
     #[arg(long, value_name = "N")]
-    num_classes: usize,
+    num_classes: Option<usize>,
+    /// Evaluate a model instead: weights (safetensors) or a run directory of `fcn train`.
+    #[arg(long, value_name = "W", requires = "data")]
+    model: Option<PathBuf>,
+    /// The dataset to evaluate the model on: `synthetic` or FORMAT:ROOT[:SPLIT].
+    #[arg(long, value_name = "SPEC")]
+    data: Option<String>,
+    /// Device for --model: cpu or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: fcn::tensor::Device,
     /// Ground-truth value to skip.
     #[arg(long, value_name = "V", default_value_t = DEFAULT_IGNORE_INDEX, conflicts_with = "no_ignore")]
     ignore_index: u32,
@@ -218,6 +263,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Train(args) => train(*args),
         Command::Eval(args) => eval(args),
+        Command::Predict(args) => predict(args),
+        Command::Report(args) => {
+            let path = fcn::train::write_report(&args.run_dir)?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Bench(BenchCommand::Metrics(args)) => bench_metrics(args),
         Command::Bench(BenchCommand::Ops(args)) => bench_ops(args),
         Command::Bench(BenchCommand::Model(args)) => bench_model(args),
@@ -225,16 +276,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.num_classes > 0, "--num-classes must be at least 1");
+    if let Some(model) = &args.model {
+        return eval_model(&args, model);
+    }
+    let (Some(gt), Some(pred), Some(num_classes)) =
+        (args.gt.clone(), args.pred.clone(), args.num_classes)
+    else {
+        anyhow::bail!("give --gt, --pred and --num-classes (label folders), or --model and --data");
+    };
+    anyhow::ensure!(num_classes > 0, "--num-classes must be at least 1");
     let class_names = args
         .class_names
         .as_deref()
-        .map(|path| read_class_names(path, args.num_classes))
+        .map(|path| read_class_names(path, num_classes))
         .transpose()?;
     let options = EvalOptions {
-        gt_dir: args.gt,
-        pred_dir: args.pred,
-        num_classes: args.num_classes,
+        gt_dir: gt,
+        pred_dir: pred,
+        num_classes,
         ignore_index: (!args.no_ignore).then_some(args.ignore_index),
         out_of_range: if args.lenient {
             OutOfRange::Skip
@@ -355,10 +414,9 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             };
             apply_overrides(&mut config, &args);
             config.validate()?;
-            let dir = args
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", config.model.arch, utc_stamp())));
+            let dir = args.out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!("{}-{}", config.model.arch, utc_stamp()))
+            });
             (Run::create(config, &dir)?, dir)
         }
     };
@@ -465,4 +523,73 @@ fn utc_stamp() -> String {
         rest % 3600 / 60,
         rest % 60
     )
+}
+
+fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    use fcn::core::{Fcn, FcnConfig};
+    let weights = fcn::predict::model_path(&args.weights)?;
+    let mut model = match (args.arch, args.num_classes) {
+        (Some(arch), Some(n)) => {
+            // The width comes from the file's conv1_1 (64 / channels).
+            let probe = Fcn::load(&weights, None).ok();
+            let divisor = probe.map_or(1, |m| m.config().width_divisor);
+            Fcn::load(
+                &weights,
+                Some(FcnConfig::new(arch, n).with_width_divisor(divisor)),
+            )?
+        }
+        (None, None) => Fcn::load(&weights, None)?,
+        _ => anyhow::bail!("give both --arch and --num-classes, or neither (read from the file)"),
+    };
+    if let Some(p) = args.preprocess {
+        model.set_preprocess(p);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let options = fcn::predict::PredictOptions {
+        logits: args.logits,
+    };
+    for image in &args.images {
+        let written = fcn::predict::predict_image(&model, image, &args.out, options)
+            .with_context(|| format!("cannot segment {}", image.display()))?;
+        println!("{} -> {}", image.display(), written.labels.display());
+    }
+    Ok(())
+}
+
+fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
+    let weights = fcn::predict::model_path(model)?;
+    let mut net = fcn::core::Fcn::load(&weights, None)?;
+    net.to_device(args.device)?;
+    let spec = args.data.as_deref().unwrap_or("synthetic");
+    // A run directory's configuration says how its synthetic scenes look.
+    let config = match model.is_dir() {
+        true => fcn::train::TrainConfig::from_file(&model.join(fcn::train::files::CONFIG))?,
+        false => fcn::train::TrainConfig::default(),
+    };
+    let dataset = fcn::train::open_dataset(spec, &config, false)?;
+    anyhow::ensure!(
+        dataset.classes().len() == net.num_classes(),
+        "{} has {} classes but the model predicts {}",
+        spec,
+        dataset.classes().len(),
+        net.num_classes()
+    );
+    let names = dataset.classes().names().to_vec();
+    let bar = indicatif::ProgressBar::new(dataset.len() as u64);
+    let evaluation = fcn::train::evaluate(&net, dataset, args.device, 2, |_, _| {
+        bar.inc(1);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let report = evaluation.report(&names)?;
+    println!("{report}");
+    if let Some(base) = evaluation.majority_baseline_miou() {
+        println!("majority-class baseline mean IoU: {base:.4}");
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
+        write_atomically(path, json.as_bytes())?;
+    }
+    Ok(())
 }

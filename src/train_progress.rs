@@ -29,10 +29,8 @@ impl Progress {
                 ProgressBar::hidden()
             };
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} steps  ETA {eta}  {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{bar:30} {pos}/{len} steps  ETA {eta}  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_position(self.start_step);
             bar.reset_eta();

@@ -31,6 +31,7 @@ pub mod folder;
 pub mod kitti;
 pub mod loader;
 pub mod mat;
+pub mod registry;
 pub mod sbd;
 pub mod synthetic;
 pub mod taxonomy;

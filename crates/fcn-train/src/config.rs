@@ -64,6 +64,9 @@ pub struct DataConfig {
     pub train: Vec<String>,
     /// Validation sets, same syntax.
     pub val: Vec<String>,
+    /// Map every dataset's labels into the transit taxonomy (needed to mix datasets; the
+    /// synthetic scenes are already in it).
+    pub transit: bool,
     /// Images in the synthetic training set.
     pub synthetic_train: usize,
     /// Images in the synthetic validation set.
@@ -79,6 +82,7 @@ impl Default for DataConfig {
         Self {
             train: vec!["synthetic".into()],
             val: vec!["synthetic".into()],
+            transit: false,
             synthetic_train: 4000,
             synthetic_val: 100,
             synthetic_height: 128,

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use fcn_data::Dataset;
+use fcn_data::registry::{DataSpec, transit_source};
 use fcn_data::synthetic::SyntheticTransit;
+use fcn_data::taxonomy::Remapped;
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
@@ -12,7 +14,8 @@ use crate::error::{Result, TrainError};
 const SYNTHETIC_SEED: u64 = 2015;
 
 /// One dataset from a spec: `synthetic` (train or validation split by `train`), or
-/// `FORMAT:ROOT[:SPLIT]`.
+/// `FORMAT:ROOT[:SPLIT]` (see `fcn_data::registry`), mapped into the transit taxonomy when
+/// `data.transit` is set.
 pub fn open_dataset(spec: &str, config: &TrainConfig, train: bool) -> Result<Arc<dyn Dataset>> {
     let d = &config.data;
     match spec {
@@ -25,10 +28,20 @@ pub fn open_dataset(spec: &str, config: &TrainConfig, train: bool) -> Result<Arc
             };
             Ok(Arc::new(set))
         }
-        other => Err(TrainError::config(
-            if train { "data.train" } else { "data.val" },
-            format!("{other:?}: unknown dataset (expected synthetic or FORMAT:ROOT[:SPLIT])"),
-        )),
+        other => {
+            let spec = DataSpec::parse(other)?;
+            let dataset = spec.open()?;
+            if !d.transit {
+                return Ok(dataset);
+            }
+            let source = transit_source(&spec.format).ok_or_else(|| {
+                TrainError::config(
+                    "data.transit",
+                    format!("{} has no transit-taxonomy table", spec.format),
+                )
+            })?;
+            Ok(Arc::new(Remapped::to_transit(dataset, source)))
+        }
     }
 }
 

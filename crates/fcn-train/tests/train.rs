@@ -74,7 +74,12 @@ fn a_resumed_run_ends_exactly_like_an_uninterrupted_one() {
     assert_eq!(losses(&straight), losses(&split));
     assert_eq!(losses(&split).len(), 6);
     for stem in ["0000_image", "0000_gt", "0000_pred", "0001_pred"] {
-        assert!(split.join(files::PREDICTIONS).join(format!("{stem}.png")).exists());
+        assert!(
+            split
+                .join(files::PREDICTIONS)
+                .join(format!("{stem}.png"))
+                .exists()
+        );
     }
 }
 
@@ -110,10 +115,14 @@ fn corrupt_and_truncated_checkpoints_are_errors_naming_the_file() {
 fn configuration_errors_name_the_file_or_field() {
     let err = TrainConfig::from_toml("[train]\nbatchsize = 3\n", Path::new("my.toml")).unwrap_err();
     let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
-    assert!(text.contains("my.toml") && text.contains("batchsize"), "{text}");
+    assert!(
+        text.contains("my.toml") && text.contains("batchsize"),
+        "{text}"
+    );
     let err = TrainConfig::from_toml("[optim]\nlr = -1.0\n", Path::new("x.toml")).unwrap_err();
     assert!(err.to_string().contains("optim.lr"), "{err}");
-    let err = TrainConfig::from_toml("[model]\narch = \"fcn4s\"\n", Path::new("x.toml")).unwrap_err();
+    let err =
+        TrainConfig::from_toml("[model]\narch = \"fcn4s\"\n", Path::new("x.toml")).unwrap_err();
     assert!(err.to_string().contains("model.arch"), "{err}");
     let ok = TrainConfig::from_toml("[train]\niterations = 7\n", Path::new("x.toml")).unwrap();
     assert_eq!(ok.train.iterations, 7);

@@ -1,0 +1,133 @@
+//! `fcn predict`: label maps, overlays and optional logits for images, from a model.
+
+use std::path::{Path, PathBuf};
+
+use fcn_core::tensor::ops;
+use fcn_core::{Fcn, Mode, Tape};
+use ndarray::{Array2, Array3};
+
+use crate::error::{Error, Result};
+
+/// What to write besides the label map.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PredictOptions {
+    /// Also write the class scores as a float32 `.npy` (classes x H x W).
+    pub logits: bool,
+}
+
+/// The files written for one image.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Palette PNG of the predicted classes (VOC colour map; palette index = class).
+    pub labels: PathBuf,
+    /// The image with the class colours blended over it.
+    pub overlay: PathBuf,
+    /// The scores, with `logits`.
+    pub logits: Option<PathBuf>,
+}
+
+/// The model a `--model` argument names: a weights file, or a run directory (its best
+/// weights, else its final ones).
+pub fn model_path(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        for name in [fcn_train::files::BEST, fcn_train::files::FINAL] {
+            let candidate = path.join(name);
+            if candidate.exists() {
+                return Ok(candidate);
+            }
+        }
+        return Err(Error::NoModel(path.to_owned()));
+    }
+    Ok(path.to_owned())
+}
+
+/// `rows` x `cols` class scores (C, H, W) as a little-endian float32 `.npy` (format 1.0).
+pub fn npy_f32(values: &[f32], shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + header length (2) + header + newline, padded to 64 bytes.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * values.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Segments one image file, writing `<stem>_labels.png`, `<stem>_overlay.png` and (with
+/// `logits`) `<stem>_logits.npy` into `out_dir`.
+pub fn predict_image(
+    model: &Fcn,
+    image_path: &Path,
+    out_dir: &Path,
+    options: PredictOptions,
+) -> Result<Written> {
+    let image = fcn_data::read_rgb(image_path)?;
+    let (h, w, _) = image.dim();
+    let rgb: Vec<u8> = image.iter().copied().collect();
+    let input = model.preprocess().apply(&rgb, h, w)?;
+    let mut tape = Tape::inference();
+    let x = tape.constant(input);
+    let scores = model.forward(&mut tape, &x, Mode::Eval)?;
+    let labels = ops::argmax_channels(scores.value())?;
+    let colors = fcn_data::voc_colormap(model.num_classes().max(256));
+    let stem = image_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    // Classes beyond 255 do not fit a palette PNG; they are written as 255 (shown as void).
+    let label_bytes: Vec<u8> = labels
+        .iter()
+        .map(|&c| u8::try_from(c).unwrap_or(255))
+        .collect();
+    let label_map = Array2::from_shape_vec((h, w), label_bytes)
+        .map_err(|_| Error::Shape("prediction".into()))?;
+    let written = Written {
+        labels: out_dir.join(format!("{stem}_labels.png")),
+        overlay: out_dir.join(format!("{stem}_overlay.png")),
+        logits: options
+            .logits
+            .then(|| out_dir.join(format!("{stem}_logits.npy"))),
+    };
+    fcn_data::write_palette_png(&written.labels, &label_map, &colors[..256])?;
+    let mut overlay = Array3::<u8>::zeros((h, w, 3));
+    for ((y, x), &class) in label_map.indexed_iter() {
+        let color = colors[usize::from(class)];
+        for c in 0..3 {
+            overlay[[y, x, c]] = ((u16::from(image[[y, x, c]]) + u16::from(color[c])) / 2) as u8;
+        }
+    }
+    fcn_data::write_rgb_png(&written.overlay, &overlay)?;
+    if let Some(path) = &written.logits {
+        let values = scores.value().to_vec()?;
+        let bytes = npy_f32(&values, &scores.shape()[1..]);
+        fcn_data::write_atomically(path, &bytes)?;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_valid() {
+        let bytes = npy_f32(&[1.0, 2.0], &[1, 2, 1]);
+        assert_eq!(&bytes[..6], b"\x93NUMPY");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.contains("'shape': (1, 2, 1)") && header.ends_with('\n'));
+        assert_eq!(bytes.len(), 10 + header_len + 8);
+    }
+}
