@@ -2,10 +2,11 @@
 //! pieces the binary is built from.
 //!
 //! - [`metrics`]: the `fcn-metrics` crate (IoU, confusion matrix, reports).
-//! - [`label_png`]: label maps stored as PNG (grayscale, palette indices, 16-bit).
+//! - [`data`]: the `fcn-data` crate (datasets, label PNG I/O, transforms, loader).
 //! - [`eval`]: scoring folders of label PNGs, as `fcn eval` does.
 #![deny(missing_docs)]
 
+pub use fcn_data as data;
 pub use fcn_metrics as metrics;
 pub use fcn_tensor as tensor;
 
@@ -14,7 +15,6 @@ pub mod bench;
 pub mod bench_ops;
 pub mod error;
 pub mod eval;
-pub mod label_png;
 pub mod synthetic;
 
 pub use error::{Error, Result};
