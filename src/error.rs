@@ -17,27 +17,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A PNG file could not be decoded.
-    #[error("cannot decode PNG {path}")]
-    Png {
-        /// The file.
-        path: PathBuf,
-        /// The decoder's error.
-        #[source]
-        source: png::DecodingError,
-    },
-    /// A PNG is not a single-channel label map.
-    #[error(
-        "{path}: expected a label PNG (8- or 16-bit grayscale, or palette indices), found {color} at {bits} bits per sample"
-    )]
-    NotALabelPng {
-        /// The file.
-        path: PathBuf,
-        /// Its colour type.
-        color: &'static str,
-        /// Its bits per sample.
-        bits: u8,
-    },
     /// A prediction and its ground truth have different sizes.
     #[error(
         "size mismatch: ground truth {gt} is {gt_size:?} (w, h) but prediction {pred} is {pred_size:?}"
@@ -89,6 +68,9 @@ pub enum Error {
         /// The number of names in the file.
         actual: usize,
     },
+    /// A label file could not be read or decoded (the message names the file).
+    #[error(transparent)]
+    Data(#[from] fcn_data::Error),
     /// A tensor operation failed (shapes, parameters, device).
     #[error(transparent)]
     Tensor(#[from] fcn_tensor::TensorError),
@@ -98,9 +80,6 @@ pub enum Error {
     /// A tensor did not have the shape an output needs.
     #[error("unexpected shape of the {0}")]
     Shape(String),
-    /// Reading or writing dataset files failed.
-    #[error(transparent)]
-    Data(#[from] fcn_data::Error),
     /// Training or model evaluation failed.
     #[error(transparent)]
     Train(#[from] fcn_train::TrainError),

@@ -7,7 +7,9 @@ use fcn_metrics::{ConfusionMatrix, MetricsError, OutOfRange, PerImageIou, Report
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::label_png::{LabelData, LabelMap, read_label_png};
+use fcn_data::{LabelMap, read_label_png};
+use ndarray::Array2;
+use std::borrow::Cow;
 
 /// What to evaluate and how.
 #[derive(Debug, Clone)]
@@ -161,12 +163,17 @@ pub fn evaluate_pairs(
 fn score_pair(pair: &Pair, template: &ConfusionMatrix) -> Result<ConfusionMatrix> {
     let gt = read_label_png(&pair.gt)?;
     let pred = read_label_png(&pair.pred)?;
-    if (gt.width, gt.height) != (pred.width, pred.height) {
+    if gt.dim() != pred.dim() {
+        // (w, h), as the message has always said.
+        let width_height = |m: &LabelMap| {
+            let (h, w) = m.dim();
+            (w as u32, h as u32)
+        };
         return Err(Error::SizeMismatch {
             gt: pair.gt.clone(),
-            gt_size: (gt.width, gt.height),
+            gt_size: width_height(&gt),
             pred: pair.pred.clone(),
-            pred_size: (pred.width, pred.height),
+            pred_size: width_height(&pred),
         });
     }
     let mut image = template.empty_like();
@@ -189,10 +196,18 @@ fn update(
     pred: &LabelMap,
     gt: &LabelMap,
 ) -> Result<(), MetricsError> {
-    match (&pred.data, &gt.data) {
-        (LabelData::U8(p), LabelData::U8(t)) => matrix.update(p, t),
-        (LabelData::U8(p), LabelData::U16(t)) => matrix.update(p, t),
-        (LabelData::U16(p), LabelData::U8(t)) => matrix.update(p, t),
-        (LabelData::U16(p), LabelData::U16(t)) => matrix.update(p, t),
+    match (pred, gt) {
+        (LabelMap::U8(p), LabelMap::U8(t)) => matrix.update(&row_major(p), &row_major(t)),
+        (LabelMap::U8(p), LabelMap::U16(t)) => matrix.update(&row_major(p), &row_major(t)),
+        (LabelMap::U16(p), LabelMap::U8(t)) => matrix.update(&row_major(p), &row_major(t)),
+        (LabelMap::U16(p), LabelMap::U16(t)) => matrix.update(&row_major(p), &row_major(t)),
+    }
+}
+
+/// The values in row-major order: borrowed when the map is laid out so (decoded maps are).
+fn row_major<T: Clone>(map: &Array2<T>) -> Cow<'_, [T]> {
+    match map.as_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(map.iter().cloned().collect()),
     }
 }

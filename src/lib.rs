@@ -2,11 +2,12 @@
 //! pieces the binary is built from.
 //!
 //! - [`metrics`]: the `fcn-metrics` crate (IoU, confusion matrix, reports).
-//! - [`label_png`]: label maps stored as PNG (grayscale, palette indices, 16-bit).
+//! - [`data`]: the `fcn-data` crate (datasets, label PNG I/O, transforms, loader).
 //! - [`eval`]: scoring folders of label PNGs, as `fcn eval` does.
 #![deny(missing_docs)]
 
 pub use fcn_core as core;
+pub use fcn_data as data;
 pub use fcn_metrics as metrics;
 pub use fcn_tensor as tensor;
 pub use fcn_train as train;
@@ -17,7 +18,6 @@ pub mod bench_model;
 pub mod bench_ops;
 pub mod error;
 pub mod eval;
-pub mod label_png;
 pub mod predict;
 pub mod synthetic;
 pub mod train_progress;

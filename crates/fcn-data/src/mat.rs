@@ -27,8 +27,9 @@ use ndarray::{Array2, ShapeBuilder};
 
 use crate::error::{Error, Result};
 
-/// Largest decompressed variable accepted, in bytes, by [`MatFile::parse`]: far above any SBD
-/// file, far below what a hostile zlib stream could make us allocate.
+/// Most bytes the compressed variables of one file may inflate to, all together, in
+/// [`MatFile::parse`]: far above any SBD file, far below what hostile zlib streams could make us
+/// allocate.
 pub const MAX_DECOMPRESSED_BYTES: usize = 1 << 30;
 
 /// Deepest nesting of cells and structs accepted: bounds recursion on hostile files.
@@ -364,7 +365,7 @@ impl MatFile {
         Self::parse_with_limit(bytes, path, MAX_DECOMPRESSED_BYTES)
     }
 
-    /// Parses with a limit on the bytes each compressed variable may inflate to.
+    /// Parses with a limit on the bytes the compressed variables may inflate to, all together.
     pub fn parse_with_limit(bytes: &[u8], path: &Path, max_decompressed: usize) -> Result<Self> {
         const HEADER: usize = 128;
         let header = bytes.get(..HEADER).ok_or_else(|| {
@@ -424,13 +425,16 @@ impl MatFile {
             max_decompressed,
         };
         let mut variables = Vec::new();
+        let mut inflated_total = 0usize;
         while reader.pos < bytes.len() {
             let context = format!("variable {}", variables.len() + 1);
             let (kind, data) = reader.element(&context, false)?;
             let (name, array) = match kind {
                 MI_MATRIX => reader.sub(data).matrix(&context, 0)?,
                 MI_COMPRESSED => {
-                    let inflated = reader.inflate(data, &context)?;
+                    let budget = max_decompressed - inflated_total;
+                    let inflated = reader.inflate(data, &context, budget)?;
+                    inflated_total += inflated.len();
                     let mut inner = reader.sub(&inflated);
                     let (kind, data) = inner.element(&context, false)?;
                     if kind != MI_MATRIX {
@@ -687,10 +691,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Inflates a zlib stream, refusing to grow past the limit.
-    fn inflate(&self, data: &[u8], context: &str) -> Result<Vec<u8>> {
+    /// Inflates a zlib stream, refusing to grow past `limit` bytes.
+    fn inflate(&self, data: &[u8], context: &str, limit: usize) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        let limit = self.max_decompressed;
         flate2::read::ZlibDecoder::new(data)
             .take(limit as u64 + 1)
             .read_to_end(&mut out)
@@ -698,7 +701,10 @@ impl<'a> Reader<'a> {
         if out.len() > limit {
             return Err(self.error(
                 context,
-                format!("at most {limit} bytes once decompressed"),
+                format!(
+                    "at most {} bytes decompressed in all (limit left: {limit})",
+                    self.max_decompressed
+                ),
                 "more",
             ));
         }
@@ -1096,6 +1102,57 @@ mod tests {
         file.extend(z);
         let err = MatFile::parse_with_limit(&file, Path::new("z.mat"), 1000).unwrap_err();
         assert!(err.to_string().contains("at most 1000 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_decompression_limit_counts_all_variables() {
+        use std::io::Write;
+        let variable = matrix(9, &[1, 600], "v", &element(MI_UINT8, &[3; 600]));
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&variable).unwrap();
+        let z = enc.finish().unwrap();
+        let mut file = header();
+        for _ in 0..2 {
+            file.extend(MI_COMPRESSED.to_le_bytes());
+            file.extend((z.len() as u32).to_le_bytes());
+            file.extend(&z);
+        }
+        let one = variable.len();
+        let mat = MatFile::parse_with_limit(&file, Path::new("two.mat"), 2 * one).unwrap();
+        assert_eq!(mat.variables().len(), 2);
+        assert_eq!(mat.u8_matrix("v").unwrap().dim(), (1, 600));
+        let err = MatFile::parse_with_limit(&file, Path::new("two.mat"), 2 * one - 1).unwrap_err();
+        assert!(err.to_string().contains("variable 2"), "{err}");
+    }
+
+    #[test]
+    fn big_endian_files_read_the_same() {
+        // The uint8 test's file, big-endian: words swapped, bytes of uint8 data unchanged.
+        let be = |v: u32| v.to_be_bytes();
+        let mut body = Vec::new();
+        body.extend(be(MI_UINT32));
+        body.extend(be(8));
+        body.extend(be(9));
+        body.extend([0; 4]);
+        body.extend(be(MI_INT32));
+        body.extend(be(8));
+        body.extend(2i32.to_be_bytes());
+        body.extend(3i32.to_be_bytes());
+        body.extend(be(1 << 16 | MI_INT8)); // small element: 1 byte name
+        body.extend([b's', 0, 0, 0]);
+        body.extend(be(MI_UINT8));
+        body.extend(be(6));
+        body.extend([1, 4, 2, 5, 3, 6, 0, 0]);
+        let mut file = header();
+        file[124..128].copy_from_slice(b"\x01\x00MI");
+        file.extend(be(MI_MATRIX));
+        file.extend(be(body.len() as u32));
+        file.extend(body);
+        let mat = MatFile::parse(&file, Path::new("be.mat")).unwrap();
+        assert_eq!(
+            mat.u8_matrix("s").unwrap(),
+            ndarray::array![[1, 2, 3], [4, 5, 6]]
+        );
     }
 
     #[test]

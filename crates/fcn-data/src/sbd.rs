@@ -50,6 +50,18 @@ pub fn decode_sbd_label(bytes: &[u8], path: &Path) -> Result<Array2<u8>> {
     MatFile::parse(bytes, path)?.u8_matrix(SEGMENTATION_FIELD)
 }
 
+/// The MAT-file field holding SBD's instance map (`inst/*.mat`).
+pub const INSTANCE_FIELD: &str = "GTinst.Segmentation";
+
+/// An SBD instance file (`inst/<id>.mat`): the instance map (`GTinst.Segmentation`, 0 =
+/// background, k = instance k) and each instance's VOC class (`GTinst.Categories`).
+pub fn read_sbd_instances(path: &Path) -> Result<(Array2<u8>, Vec<u8>)> {
+    let file = MatFile::read(path)?;
+    let instances = file.u8_matrix(INSTANCE_FIELD)?;
+    let categories = file.u8_matrix("GTinst.Categories")?;
+    Ok((instances, categories.iter().copied().collect()))
+}
+
 /// Which SBD list to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SbdSplit {

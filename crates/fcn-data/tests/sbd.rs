@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use fcn_data::mat::{ArrayClass, MatFile, Numbers, Value};
-use fcn_data::sbd::{Sbd, SbdSplit, read_sbd_label};
+use fcn_data::sbd::{Sbd, SbdSplit, read_sbd_instances, read_sbd_label};
 use fcn_data::{Dataset, LabelMap, read_label_png};
 use ndarray::Array2;
 use serde_json::Value as Json;
@@ -246,4 +246,21 @@ fn trainaug_is_the_mmseg_union_in_a_fixed_order() {
         LabelMap::U8(matrix(&expected["sbd_labels"]["2008_000002"]))
     );
     assert!(third.label_path.unwrap().ends_with("cls/2008_000002.mat"));
+}
+
+#[test]
+fn gtinst_instances_and_categories_match_loadmat() {
+    let expected = json("sbd/golden/inst_expected.json");
+    let (instances, categories) = read_sbd_instances(&data("sbd/golden/inst.mat")).unwrap();
+    assert_eq!(instances, matrix(&expected["segmentation"]));
+    assert_eq!(instances.dim(), (6, 4));
+    let want: Vec<u8> = serde_json::from_value(expected["categories"].clone()).unwrap();
+    assert_eq!(categories, want);
+    // A class file is not an instance file: the error names the file and the variable.
+    let err = read_sbd_instances(&data("sbd/golden/compressed.mat")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("compressed.mat") && msg.contains("GTinst"),
+        "{msg}"
+    );
 }

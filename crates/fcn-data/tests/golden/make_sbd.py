@@ -10,6 +10,7 @@ Writes (all small, committed so tests need no Python):
   tests/data/voc/VOC2012/   a tiny VOC tree: JPEGImages, SegmentationClass (P mode, VOC palette),
                             SegmentationClassAug (L mode, as mmseg's voc_aug.py writes it),
                             ImageSets/Segmentation/{train,val,trainval,aug,trainaug}.txt
+  tests/data/sbd/golden/inst.mat + inst_expected.json  SBD-style GTinst (inst/*.mat: instance map)
   tests/data/voc/expected.json  labels as np.array(Image.open(png)) reads them, images as PIL decodes them
 """
 import json
@@ -199,5 +200,26 @@ def trees():
         json.dump(expected, f)
 
 
+def instances():
+    """SBD's GTinst (inst/<id>.mat): Segmentation = instance index (0 background), Boundaries,
+    Categories = the VOC class of each instance."""
+    irng = np.random.default_rng(7)
+    seg = irng.integers(0, 4, size=(6, 4), dtype=np.uint8)
+    boundaries = np.empty((3, 1), dtype=object)
+    for k in range(3):
+        boundaries[k, 0] = scipy.sparse.csc_matrix(seg == k + 1)
+    categories = np.array([[15], [7], [15]], dtype=np.uint8)
+    path = os.path.join(ROOT, "sbd", "golden", "inst.mat")
+    scipy.io.savemat(path, {"GTinst": {"Segmentation": seg, "Boundaries": boundaries, "Categories": categories}}, do_compression=True)
+    loaded = scipy.io.loadmat(path)["GTinst"][0]
+    expected = {
+        "segmentation": loaded["Segmentation"][0].astype(np.uint8).tolist(),
+        "categories": loaded["Categories"][0].ravel().tolist(),
+    }
+    with open(os.path.join(ROOT, "sbd", "golden", "inst_expected.json"), "w") as f:
+        json.dump(expected, f)
+
+
 golden()
 trees()
+instances()
