@@ -2,3 +2,4 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod eval_cli;
+mod train_cli;

@@ -239,9 +239,11 @@ impl Run {
                 });
             }
         }
+        // Datasets and model first: a run refused for bad data leaves nothing behind.
+        let run = Self::build(config, dir, None)?;
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io("cannot create", dir, e))?;
-        fcn_data::write_atomically(&dir.join(files::CONFIG), config.to_toml().as_bytes())?;
-        Self::build(config, dir, None)
+        fcn_data::write_atomically(&dir.join(files::CONFIG), run.config.to_toml().as_bytes())?;
+        Ok(run)
     }
 
     /// Continues the run in `dir` from its last checkpoint, with its saved configuration.
