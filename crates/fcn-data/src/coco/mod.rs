@@ -136,10 +136,7 @@ impl Segmentation {
                         .map(|v| v.as_u64().and_then(|n| usize::try_from(n).ok()))
                         .collect()
                 });
-                let Some([h, w]) = size
-                    .as_deref()
-                    .map(|s| <[usize; 2]>::try_from(s).ok())
-                    .flatten()
+                let Some([h, w]) = size.as_deref().and_then(|s| <[usize; 2]>::try_from(s).ok())
                 else {
                     return bad(
                         "an RLE with \"size\": [height, width]",

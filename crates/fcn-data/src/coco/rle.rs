@@ -211,6 +211,8 @@ impl Rle {
 
     /// The compressed string form (`rleToString`): each count, or from the fourth count on its
     /// difference with the count two places back, in 5-bit groups, ASCII 48..111.
+    /// (pycocotools allocates 6 characters per count and overflows that buffer for deltas of
+    /// 2^29 or more; this has no such limit.)
     pub fn to_compressed(&self) -> String {
         let mut text = String::with_capacity(self.counts.len() * 2);
         for (i, &count) in self.counts.iter().enumerate() {
@@ -237,6 +239,12 @@ impl Rle {
     /// Parses the compressed string form (`rleFrString`). Like pycocotools it accepts any
     /// bytes (each is read as `(byte - 48) mod 64`) and stops at a NUL byte; counts are not
     /// checked here (see [`validate`](Self::validate)).
+    ///
+    /// Where `maskApi.c` is undefined, it is followed as compiled on x86-64: a number of more
+    /// than 6 chunks shifts a 32-bit `int` by 35 or more bits, which wraps the shift modulo 32
+    /// (so pycocotools misreads its own strings for count deltas of 2^29 or more, and so does
+    /// this, on purpose); a string that ends inside a number reads the terminating NUL as its
+    /// last chunk (pycocotools then reads past the end of the string; this stops).
     pub fn from_compressed(text: impl AsRef<[u8]>, h: usize, w: usize) -> Self {
         let bytes = text.as_ref();
         let bytes = match bytes.iter().position(|&b| b == 0) {
