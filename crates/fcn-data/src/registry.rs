@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::ade20k::{Ade20k, Split as AdeSplit};
 use crate::cityscapes::{Annotation, Cityscapes, Target};
+use crate::coco::{Coco, CocoClasses};
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::folder::{MapillaryVersion, RailSem19Split, bdd100k, mapillary_vistas, railsem19};
@@ -101,6 +102,18 @@ fn unknown_split(format: &str, split: &str) -> Error {
 /// `None`).
 pub fn open_dataset(format: &str, root: &Path, split: Option<&str>) -> Result<Arc<dyn Dataset>> {
     Ok(match format {
+        "coco" | "coco-voc" => {
+            let split = split.unwrap_or("train2017");
+            let classes = if format == "coco" {
+                CocoClasses::AllCategories
+            } else {
+                CocoClasses::Voc21
+            };
+            let annotations = root
+                .join("annotations")
+                .join(format!("instances_{split}.json"));
+            Arc::new(Coco::new(root.join(split), annotations, classes)?)
+        }
         "voc" => {
             let split = match split.unwrap_or("train") {
                 "train" => VocSplit::Train,
@@ -176,7 +189,8 @@ pub fn open_dataset(format: &str, root: &Path, split: Option<&str>) -> Result<Ar
 /// format without one).
 pub fn transit_source(format: &str) -> Option<SourceDataset> {
     Some(match format {
-        "voc" | "sbd" => SourceDataset::Voc21,
+        "voc" | "sbd" | "coco-voc" => SourceDataset::Voc21,
+        "coco" => SourceDataset::Coco80,
         // Opened with train ids (KITTI semantics through the Cityscapes table).
         "cityscapes" | "kitti" => SourceDataset::CityscapesTrainIds,
         "kitti-road" => SourceDataset::KittiRoad,

@@ -8,6 +8,7 @@ mod coco;
 mod folder;
 mod kitti;
 mod loader;
+mod registry;
 mod sbd;
 mod synthetic;
 mod taxonomy;
