@@ -16,6 +16,7 @@ pub mod atomic;
 pub mod bench;
 pub mod bench_model;
 pub mod bench_ops;
+pub mod data_cli;
 pub mod error;
 pub mod eval;
 pub mod predict;

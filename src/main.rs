@@ -27,6 +27,9 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Score predicted label PNGs against ground-truth label PNGs (paired by file stem).
     Eval(EvalArgs),
+    /// Look at a dataset, convert it to label PNGs, or preview its labels.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Segment images with a model: palette label PNGs, overlays and optional logits.
     Predict(PredictArgs),
     /// Write RUN_DIR/report.html: curves, per-class IoU, confusion matrix, overlays.
@@ -115,6 +118,51 @@ struct PredictArgs {
     /// Images to segment (JPEG or PNG).
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Sample count, image sizes and the pixel histogram of every class.
+    Inspect(DataArgs),
+    /// One label PNG per image, named by the image's file stem.
+    Convert {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Also write each image as `<stem>_image.png`.
+        #[arg(long)]
+        images: bool,
+    },
+    /// A few colour overlays to look at.
+    Preview {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// How many.
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DataArgs {
+    /// The format: synthetic, coco, voc, sbd, cityscapes, ade20k, kitti, kitti-road, bdd100k,
+    /// mapillary, railsem19.
+    #[arg(long)]
+    format: String,
+    /// The dataset's root folder (not needed for synthetic).
+    #[arg(value_name = "ROOT")]
+    root: Option<PathBuf>,
+    /// The split (each format's first by default; see the docs).
+    #[arg(long)]
+    split: Option<String>,
+    /// Label space: all (the dataset's own), voc21 or transit.
+    #[arg(long, default_value = "all")]
+    classes: fcn::data_cli::ClassChoice,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +312,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train(*args),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
+        Command::Data(command) => data(command),
         Command::Report(args) => {
             let path = fcn::train::write_report(&args.run_dir)?;
             println!("{}", path.display());
@@ -590,6 +639,42 @@ fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
         write_atomically(path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn data(command: DataCommand) -> anyhow::Result<()> {
+    use fcn::data_cli;
+    let open =
+        |a: &DataArgs| data_cli::open(&a.format, a.root.as_deref(), a.split.as_deref(), a.classes);
+    let bar = |len: usize| {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            indicatif::ProgressBar::new(len as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        }
+    };
+    match command {
+        DataCommand::Inspect(args) => {
+            let dataset = open(&args)?;
+            let progress = bar(dataset.len());
+            let found = data_cli::inspect(dataset.as_ref(), || progress.inc(1))?;
+            progress.finish_and_clear();
+            println!("{found}");
+        }
+        DataCommand::Convert { data, out, images } => {
+            let dataset = open(&data)?;
+            let progress = bar(dataset.len());
+            let n = data_cli::convert(dataset.as_ref(), &out, images, || progress.inc(1))?;
+            progress.finish_and_clear();
+            println!("wrote {n} label maps to {}", out.display());
+        }
+        DataCommand::Preview { data, out, count } => {
+            let dataset = open(&data)?;
+            for path in data_cli::preview(dataset.as_ref(), &out, count)? {
+                println!("{}", path.display());
+            }
+        }
     }
     Ok(())
 }
