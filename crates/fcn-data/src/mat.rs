@@ -717,8 +717,9 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Inflates a zlib stream, refusing to grow past `limit` bytes. Inflates into one buffer
-    /// grown by doubling (4x faster than `Read::read_to_end` on SBD files).
+    /// Inflates a zlib stream, refusing to grow past `limit` bytes. Inflates straight into one
+    /// buffer grown by doubling: timed alone on a 500x375 SBD-like file, about 4x faster than
+    /// `Read::read_to_end` on a `ZlibDecoder`.
     fn inflate(&self, data: &[u8], context: &str, limit: usize) -> Result<Vec<u8>> {
         let zlib_error = |found: String| self.error(context, "a valid zlib stream", found);
         let mut inflater = flate2::Decompress::new(true);
