@@ -1,15 +1,15 @@
 //! `fcn eval --gt DIR --pred DIR`: score folders of label PNGs paired by file stem.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use fcn_data::{LabelMap, read_label_png};
 use fcn_metrics::{ConfusionMatrix, MetricsError, OutOfRange, PerImageIou, Report};
+use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use fcn_data::{LabelMap, read_label_png};
-use ndarray::Array2;
-use std::borrow::Cow;
 
 /// What to evaluate and how.
 #[derive(Debug, Clone)]

@@ -255,6 +255,7 @@ fn color_name(color: ColorType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{Just, Strategy, any};
 
     fn encode(width: u32, height: u32, color: ColorType, depth: BitDepth, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -362,6 +363,28 @@ mod tests {
         let png = encode_palette_png(&labels, &colors[..21]).unwrap();
         let map = decode_label_png(&png, Path::new("p.png")).unwrap();
         assert_eq!(map, LabelMap::U8(labels));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_label_map_round_trips(
+            (h, w, values) in (1usize..20, 1usize..20).prop_flat_map(|(h, w)| {
+                (Just(h), Just(w), proptest::collection::vec(any::<u16>(), h * w))
+            })
+        ) {
+            let wide = Array2::from_shape_vec((h, w), values).unwrap();
+            let narrow = wide.mapv(|v| v as u8);
+            let palette = crate::voc_colormap(256);
+            for map in [LabelMap::U16(wide), LabelMap::U8(narrow.clone())] {
+                let png = encode_gray_png(&map).unwrap();
+                proptest::prop_assert_eq!(decode_label_png(&png, Path::new("g.png")).unwrap(), map);
+            }
+            let png = encode_palette_png(&narrow, &palette).unwrap();
+            proptest::prop_assert_eq!(
+                decode_label_png(&png, Path::new("p.png")).unwrap(),
+                LabelMap::U8(narrow)
+            );
+        }
     }
 
     #[test]

@@ -20,10 +20,9 @@
 //! # }
 //! ```
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array2, ShapeBuilder};
+use ndarray::Array2;
 
 use crate::error::{Error, Result};
 
@@ -326,14 +325,40 @@ impl Array {
             return Err(format!("dimensions {:?}", self.dims));
         }
         let (rows, cols) = (self.dims[0], self.dims[1]);
-        let values = real
-            .to_u8()
-            .ok_or_else(|| "a value that is not an integer in 0..=255".to_string())?;
-        // MATLAB is column-major: read as Fortran order, then lay out row-major.
-        let matrix = Array2::from_shape_vec((rows, cols).f(), values)
-            .map_err(|_| format!("{} values for dimensions {:?}", real.len(), self.dims))?;
-        Ok(matrix.as_standard_layout().into_owned())
+        let converted;
+        let column_major: &[u8] = match real {
+            Numbers::UInt8(values) => values,
+            other => {
+                converted = other
+                    .to_u8()
+                    .ok_or_else(|| "a value that is not an integer in 0..=255".to_string())?;
+                &converted
+            }
+        };
+        if column_major.len() != rows * cols {
+            return Err(format!(
+                "{} values for dimensions {:?}",
+                column_major.len(),
+                self.dims
+            ));
+        }
+        let row_major = transpose(column_major, rows, cols);
+        Array2::from_shape_vec((rows, cols), row_major)
+            .map_err(|_| format!("{} values for dimensions {:?}", real.len(), self.dims))
     }
+}
+
+/// `rows x cols` values stored column-major (MATLAB) laid out row-major. `values.len()` must be
+/// `rows * cols`. Walking the output in order is the fastest simple form measured: the columns
+/// read for one row are still cached for the next.
+fn transpose(values: &[u8], rows: usize, cols: usize) -> Vec<u8> {
+    let mut out = vec![0u8; values.len()];
+    for (r, out_row) in out.chunks_exact_mut(cols.max(1)).enumerate() {
+        for (c, value) in out_row.iter_mut().enumerate() {
+            *value = values[c * rows + r];
+        }
+    }
+    out
 }
 
 /// A named top-level variable.
@@ -678,7 +703,8 @@ impl<'a> Reader<'a> {
         }
         Some(match kind {
             MI_INT8 => decode!(Int8, i8),
-            MI_UINT8 | MI_UTF8 => decode!(UInt8, u8),
+            // Bytes need no decoding: one copy.
+            MI_UINT8 | MI_UTF8 => Numbers::UInt8(data.to_vec()),
             MI_INT16 => decode!(Int16, i16),
             MI_UINT16 | MI_UTF16 => decode!(UInt16, u16),
             MI_INT32 => decode!(Int32, i32),
@@ -691,24 +717,47 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Inflates a zlib stream, refusing to grow past `limit` bytes.
+    /// Inflates a zlib stream, refusing to grow past `limit` bytes. Inflates straight into one
+    /// buffer grown by doubling: timed alone on a 500x375 SBD-like file, about 4x faster than
+    /// `Read::read_to_end` on a `ZlibDecoder`.
     fn inflate(&self, data: &[u8], context: &str, limit: usize) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        flate2::read::ZlibDecoder::new(data)
-            .take(limit as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| self.error(context, "a valid zlib stream", e.to_string()))?;
-        if out.len() > limit {
-            return Err(self.error(
-                context,
-                format!(
-                    "at most {} bytes decompressed in all (limit left: {limit})",
-                    self.max_decompressed
-                ),
-                "more",
-            ));
+        let zlib_error = |found: String| self.error(context, "a valid zlib stream", found);
+        let mut inflater = flate2::Decompress::new(true);
+        // One byte over the limit tells "exactly the limit" from "more".
+        let cap = limit.saturating_add(1);
+        let mut out = Vec::with_capacity(data.len().saturating_mul(8).max(1024).min(cap));
+        loop {
+            if out.len() == out.capacity() {
+                if out.capacity() >= cap {
+                    break;
+                }
+                let grow = out.capacity().saturating_mul(2).min(cap) - out.len();
+                out.reserve_exact(grow);
+            }
+            let before = (inflater.total_in(), inflater.total_out());
+            let rest = data.get(before.0 as usize..).unwrap_or_default();
+            let status = inflater
+                .decompress_vec(rest, &mut out, flate2::FlushDecompress::None)
+                .map_err(|e| zlib_error(e.to_string()))?;
+            if out.len() > limit {
+                break;
+            }
+            if status == flate2::Status::StreamEnd {
+                return Ok(out);
+            }
+            if (inflater.total_in(), inflater.total_out()) == before {
+                // Room to write, yet nothing read or written: the input ran out.
+                return Err(zlib_error("a truncated stream".into()));
+            }
         }
-        Ok(out)
+        Err(self.error(
+            context,
+            format!(
+                "at most {} bytes decompressed in all (limit left: {limit})",
+                self.max_decompressed
+            ),
+            "more",
+        ))
     }
 
     /// The contents of an `miMATRIX` element (this reader spans exactly its data): the array's
