@@ -192,6 +192,13 @@ struct EvalArgs {
     /// Device for --model: cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: fcn::tensor::Device,
+    /// With --model: sliding-window inference with square tiles of this side (for images
+    /// larger than the training crop); whole images by default.
+    #[arg(long, value_name = "PIXELS", requires = "model")]
+    window: Option<usize>,
+    /// Step between tiles (default: two thirds of the window).
+    #[arg(long, value_name = "PIXELS", requires = "window")]
+    stride: Option<usize>,
     /// Ground-truth value to skip.
     #[arg(long, value_name = "V", default_value_t = DEFAULT_IGNORE_INDEX, conflicts_with = "no_ignore")]
     ignore_index: u32,
@@ -626,10 +633,20 @@ fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
     );
     let names = dataset.classes().names().to_vec();
     let bar = indicatif::ProgressBar::new(dataset.len() as u64);
-    let evaluation = fcn::train::evaluate(&net, dataset, args.device, 2, |_, _| {
-        bar.inc(1);
-        Ok(())
-    })?;
+    let inference = match args.window {
+        Some(window) => {
+            anyhow::ensure!(window > 0, "--window must be positive");
+            let stride = args.stride.unwrap_or((window * 2 / 3).max(1));
+            anyhow::ensure!(stride > 0, "--stride must be positive");
+            fcn::train::Inference::Sliding { window, stride }
+        }
+        None => fcn::train::Inference::Whole,
+    };
+    let evaluation =
+        fcn::train::evaluate_with(&net, dataset, args.device, 2, inference, |_, _| {
+            bar.inc(1);
+            Ok(())
+        })?;
     bar.finish_and_clear();
     let report = evaluation.report(&names)?;
     println!("{report}");

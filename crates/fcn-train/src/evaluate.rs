@@ -62,6 +62,91 @@ pub fn predict_labels(model: &Fcn, images: Tensor, device: Device) -> Result<Vec
     Ok(ops::argmax_channels(scores.value()).map_err(fcn_core::CoreError::from)?)
 }
 
+/// Window starts along one axis: every `stride`, the last flush with the end.
+fn window_starts(size: usize, window: usize, stride: usize) -> Vec<usize> {
+    if size <= window {
+        return vec![0];
+    }
+    let mut starts: Vec<usize> = (0..=size - window).step_by(stride.max(1)).collect();
+    if starts.last() != Some(&(size - window)) {
+        starts.push(size - window);
+    }
+    starts
+}
+
+/// Labels of one image (1, 3, H, W) by sliding-window inference: `window` x `window` tiles
+/// every `stride` pixels (the last tile flush with the edge), class scores averaged where
+/// tiles overlap, then the argmax. Images no larger than the window run whole.
+pub fn predict_labels_sliding(
+    model: &Fcn,
+    image: &Tensor,
+    device: Device,
+    window: usize,
+    stride: usize,
+) -> Result<Vec<u32>> {
+    let shape = image.shape().to_vec();
+    let (h, w) = (shape[2], shape[3]);
+    if h <= window && w <= window {
+        return predict_labels(model, image.clone(), device);
+    }
+    let classes = model.num_classes();
+    let mut sums = vec![0f32; classes * h * w];
+    let mut hits = vec![0u32; h * w];
+    let (th, tw) = (window.min(h), window.min(w));
+    for &y in &window_starts(h, window, stride) {
+        for &x in &window_starts(w, window, stride) {
+            let tile = ops::crop(image, [y, x], [th, tw]).map_err(fcn_core::CoreError::from)?;
+            let mut tape = Tape::inference();
+            let input = tape.constant(tile.to_device(device).map_err(fcn_core::CoreError::from)?);
+            let scores = model.forward(&mut tape, &input, Mode::Eval)?;
+            let scores = scores.value().to_vec().map_err(fcn_core::CoreError::from)?;
+            for c in 0..classes {
+                for r in 0..th {
+                    let src = &scores[(c * th + r) * tw..(c * th + r + 1) * tw];
+                    let dst_start = (c * h + y + r) * w + x;
+                    for (d, s) in sums[dst_start..dst_start + tw].iter_mut().zip(src) {
+                        *d += s;
+                    }
+                }
+            }
+            for r in 0..th {
+                for hit in &mut hits[(y + r) * w + x..(y + r) * w + x + tw] {
+                    *hit += 1;
+                }
+            }
+        }
+    }
+    // Averaging does not change the argmax per pixel when every class gets the same count, so
+    // the sums are compared directly.
+    let plane = h * w;
+    Ok((0..plane)
+        .map(|p| {
+            let mut best = 0;
+            for c in 1..classes {
+                if sums[c * plane + p] > sums[best * plane + p] {
+                    best = c;
+                }
+            }
+            best as u32
+        })
+        .collect())
+}
+
+/// How [`evaluate`] runs the model over an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Inference {
+    /// The whole image at once.
+    #[default]
+    Whole,
+    /// Square tiles of `window` pixels every `stride` pixels, scores averaged on overlaps.
+    Sliding {
+        /// Tile side.
+        window: usize,
+        /// Step between tiles.
+        stride: usize,
+    },
+}
+
 /// Evaluates `model` on every image of `dataset` (whole images, batch 1), calling `on_image`
 /// with each sample's index and predicted labels (row-major, its own size).
 pub fn evaluate(
@@ -69,6 +154,18 @@ pub fn evaluate(
     dataset: Arc<dyn Dataset>,
     device: Device,
     workers: usize,
+    on_image: impl FnMut(usize, &[u32]) -> Result<()>,
+) -> Result<Evaluation> {
+    evaluate_with(model, dataset, device, workers, Inference::Whole, on_image)
+}
+
+/// [`evaluate`] with a choice of whole-image or sliding-window inference.
+pub fn evaluate_with(
+    model: &Fcn,
+    dataset: Arc<dyn Dataset>,
+    device: Device,
+    workers: usize,
+    inference: Inference,
     mut on_image: impl FnMut(usize, &[u32]) -> Result<()>,
 ) -> Result<Evaluation> {
     let classes = dataset.classes().clone();
@@ -90,7 +187,12 @@ pub fn evaluate(
         let batch = batch?;
         let input =
             Tensor::from_vec(batch.images, &batch.shape).map_err(fcn_core::CoreError::from)?;
-        let pred = predict_labels(model, input, device)?;
+        let pred = match inference {
+            Inference::Whole => predict_labels(model, input, device)?,
+            Inference::Sliding { window, stride } => {
+                predict_labels_sliding(model, &input, device, window, stride)?
+            }
+        };
         let mut image = matrix.empty_like();
         image.update(&pred, &batch.labels)?;
         matrix.merge(&image)?;
@@ -103,4 +205,17 @@ pub fn evaluate(
         per_image,
         images,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_pixel() {
+        assert_eq!(window_starts(10, 16, 8), [0]);
+        assert_eq!(window_starts(20, 16, 8), [0, 4]);
+        assert_eq!(window_starts(40, 16, 12), [0, 12, 24]);
+        assert_eq!(window_starts(41, 16, 12), [0, 12, 24, 25]);
+    }
 }

@@ -25,6 +25,9 @@ pub use checkpoint::Checkpoint;
 pub use config::{AugmentConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig, TrainConfig};
 pub use data::{open_dataset, open_datasets};
 pub use error::{Result, TrainError};
-pub use evaluate::{Evaluation, evaluate, normalization, predict_labels};
+pub use evaluate::{
+    Evaluation, Inference, evaluate, evaluate_with, normalization, predict_labels,
+    predict_labels_sliding,
+};
 pub use report::{render_report, write_report};
 pub use train::{Event, Run, Summary, files, weights_of};

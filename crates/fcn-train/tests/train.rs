@@ -141,3 +141,31 @@ fn a_non_empty_run_directory_is_refused() {
     let err = Run::resume(&root.path().join("absent")).err().unwrap();
     assert!(err.to_string().contains("config.toml"), "{err}");
 }
+
+#[test]
+fn sliding_windows_cover_the_image_and_equal_whole_inference_when_large() {
+    use fcn_core::{Arch, Device, Fcn, FcnConfig, Module, Tensor};
+    let mut model = Fcn::new(FcnConfig::new(Arch::Fcn8s, 4).with_width_divisor(32), 3).unwrap();
+    let mut k = 0u32;
+    model.visit_params_mut(&mut |p| {
+        if p.name.starts_with("score") {
+            k += 1;
+            let n = p.value.len();
+            let values = (0..n)
+                .map(|i| ((i as u32 * 7 + k) % 13) as f32 * 0.01 - 0.06)
+                .collect();
+            p.value = Tensor::from_vec(values, p.value.shape()).unwrap();
+        }
+    });
+    let image = Tensor::from_vec(
+        (0..3 * 40 * 52).map(|i| (i % 251) as f32 - 120.0).collect(),
+        &[1, 3, 40, 52],
+    )
+    .unwrap();
+    let whole = fcn_train::predict_labels(&model, image.clone(), Device::Cpu).unwrap();
+    let big = fcn_train::predict_labels_sliding(&model, &image, Device::Cpu, 64, 32).unwrap();
+    assert_eq!(whole, big);
+    let tiled = fcn_train::predict_labels_sliding(&model, &image, Device::Cpu, 24, 16).unwrap();
+    assert_eq!(tiled.len(), 40 * 52);
+    assert!(tiled.iter().all(|&c| c < 4));
+}
