@@ -2,7 +2,7 @@
 //!
 //! * [`Rle`]: run-length encoded masks (column-major runs, the compressed string codec, area,
 //!   bounding box, union / intersection, boxes and polygons rasterised by `rleFrPoly`), all
-//!   bit-exact with pycocotools 2.0.11 (`maskApi.c`).
+//!   bit-exact with pycocotools 2.0.11 (`maskApi.c`), and [`Rle::iou`] / [`bbox_iou`].
 //! * [`CocoInstances`]: an `instances_*.json` file (images, annotations with polygon,
 //!   uncompressed or compressed RLE segmentations, categories), checked when it is read.
 //! * [`Coco`]: a [`Dataset`] of images with semantic masks painted from the instances, in one
@@ -53,7 +53,7 @@ use crate::image_io::{MAX_IMAGE_SIDE, read_rgb};
 use crate::sample::{LabelMap, Sample};
 
 pub use polygon::MAX_POLYGON_STEPS;
-pub use rle::Rle;
+pub use rle::{Rle, bbox_iou};
 pub use stuff::{COCO_STUFF_CLASSES, CocoStuff, StuffLabels, stuff_train_id};
 
 /// The label of pixels covered by more than one kept instance.
