@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::classes::{ClassSet, voc_colormap};
 use crate::dataset::Dataset;
@@ -254,18 +255,20 @@ pub struct CocoAnnotation {
     pub segmentation: Segmentation,
 }
 
-/// The file as serde reads it; segmentations are parsed afterwards for precise errors.
+/// The file as serde reads it. Segmentations stay raw JSON text (borrowed from the file's
+/// bytes) and are parsed one at a time afterwards: precise errors, and no tree of every
+/// annotation's numbers at once (instances_train2017 is 450 MB).
 #[derive(Deserialize)]
-struct RawInstances {
+struct RawInstances<'a> {
     images: Vec<CocoImage>,
-    #[serde(default)]
-    annotations: Vec<RawAnnotation>,
+    #[serde(default, borrow)]
+    annotations: Vec<RawAnnotation<'a>>,
     #[serde(default)]
     categories: Vec<CocoCategory>,
 }
 
 #[derive(Deserialize)]
-struct RawAnnotation {
+struct RawAnnotation<'a> {
     id: u64,
     image_id: u64,
     category_id: u64,
@@ -273,7 +276,8 @@ struct RawAnnotation {
     iscrowd: u8,
     #[serde(default)]
     area: f64,
-    segmentation: Value,
+    #[serde(borrow)]
+    segmentation: &'a RawValue,
 }
 
 /// A COCO instances file (`annotations/instances_*.json`), checked when read: every
@@ -359,9 +363,15 @@ impl CocoInstances {
                     annotation.category_id.to_string(),
                 ));
             }
-            let segmentation = Segmentation::from_json(&annotation.segmentation).map_err(
-                |(expected, found)| Error::format(&path, field(".segmentation"), expected, found),
-            )?;
+            let segmentation_json: Value = serde_json::from_str(annotation.segmentation.get())
+                .map_err(|source| Error::Json {
+                    path: path.clone(),
+                    source,
+                })?;
+            let segmentation =
+                Segmentation::from_json(&segmentation_json).map_err(|(expected, found)| {
+                    Error::format(&path, field(".segmentation"), expected, found)
+                })?;
             if let Segmentation::UncompressedRle(rle) | Segmentation::CompressedRle(rle) =
                 &segmentation
             {
