@@ -309,7 +309,7 @@ impl CocoInstances {
     /// Parses and checks instances JSON; `path` names it in errors.
     pub fn parse(json: &[u8], path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
-        let raw: RawInstances = serde_json::from_slice(json).map_err(|source| Error::Json {
+        let raw: RawInstances<'_> = serde_json::from_slice(json).map_err(|source| Error::Json {
             path: path.clone(),
             source,
         })?;
