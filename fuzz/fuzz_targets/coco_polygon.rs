@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
     }
     // The same coordinates as a polygon list, split in two parts, through annToRLE's path.
     let middle = coordinates.len() / 2;
-    let parts = vec![coordinates[..middle].to_vec(), coordinates[middle..].to_vec()];
+    let parts = vec![
+        coordinates[..middle].to_vec(),
+        coordinates[middle..].to_vec(),
+    ];
     if let Ok(rle) = Segmentation::Polygons(parts).to_rle(h, w) {
         assert!(rle.validate().is_ok());
     }

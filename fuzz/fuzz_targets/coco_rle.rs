@@ -26,6 +26,10 @@ fuzz_target!(|data: &[u8]| {
         let column_major = rle.decode_column_major().ok();
         assert_eq!(column_major.map(|p| p.len()), Some(h * w));
     }
+    let full = Rle::new(h, w, vec![0, (h * w) as u32]);
+    let iou = Rle::iou(&rle, &full, false);
+    assert!(iou.is_nan() || iou >= -1.0);
+    let _ = Rle::iou(&full, &rle, true);
     let _ = Rle::union(&[rle.clone(), rle.clone()]);
-    let _ = Rle::intersection(&[rle.clone(), Rle::new(h, w, vec![0, (h * w) as u32])]);
+    let _ = Rle::intersection(&[rle, full]);
 });

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use fcn_data::coco::{Coco, CocoClasses, CocoInstances, CocoStuff, Rle, Segmentation, StuffLabels};
+use fcn_data::coco::{
+    Coco, CocoClasses, CocoInstances, CocoStuff, Rle, Segmentation, StuffLabels, bbox_iou,
+};
 use fcn_data::{Dataset, Error, LabelMap};
 use ndarray::Array2;
 use serde_json::Value;
@@ -232,6 +234,33 @@ fn arbitrary_strings_read_as_pycocotools_reads_them() {
                 assert_eq!(Rle::encode(mask.view()).to_compressed(), expected);
             }
             None => assert!(rle.decode().is_err(), "{vector}"),
+        }
+    }
+}
+
+#[test]
+fn iou_matches_pycocotools() {
+    let golden = golden();
+    for vector in golden["iou"].as_array().unwrap() {
+        let (h, w) = size(vector);
+        let rles = |key: &str| -> Vec<Rle> {
+            vector[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| Rle::from_compressed(text(s), h, w))
+                .collect()
+        };
+        let (detections, truths) = (rles("dt"), rles("gt"));
+        for (d, detection) in detections.iter().enumerate() {
+            for (g, truth) in truths.iter().enumerate() {
+                let crowd = vector["iscrowd"][g].as_u64().unwrap() == 1;
+                let expected = vector["iou"][d][g].as_f64().unwrap();
+                assert_eq!(Rle::iou(detection, truth, crowd), expected, "{vector}");
+                let expected_box = vector["bbox_iou"][d][g].as_f64().unwrap();
+                let got = bbox_iou(detection.to_bbox(), truth.to_bbox(), crowd);
+                assert_eq!(got, expected_box, "{vector}");
+            }
         }
     }
 }
@@ -541,5 +570,20 @@ fn coco_stuff_source_maps_become_train_ids() {
     match converted.get(1) {
         Err(Error::Io { path, .. }) => assert!(path.ends_with("000000000002_labelTrainIds.png")),
         other => panic!("expected an I/O error, got {other:?}"),
+    }
+}
+
+/// Regression: serde_json's default float parser can be one ulp off Python's, which moves
+/// `(int)(5 * x + .5)` at exact boundaries; `float_roundtrip` makes it correctly rounded.
+#[test]
+fn polygon_coordinates_parse_correctly_rounded() {
+    let json = instances_with(
+        r#"{"id": 3, "image_id": 7, "category_id": 1, "segmentation": [[0.18181818181818182, 0, 2, 0, 2, 2]]}"#,
+    );
+    let (_dir, _, result) = read_json(&json);
+    let instances = result.unwrap();
+    match &instances.annotations[0].segmentation {
+        Segmentation::Polygons(parts) => assert_eq!(parts[0][0], 2.0 / 11.0),
+        other => panic!("expected polygons, got {other:?}"),
     }
 }

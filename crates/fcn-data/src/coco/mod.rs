@@ -2,7 +2,7 @@
 //!
 //! * [`Rle`]: run-length encoded masks (column-major runs, the compressed string codec, area,
 //!   bounding box, union / intersection, boxes and polygons rasterised by `rleFrPoly`), all
-//!   bit-exact with pycocotools 2.0.11 (`maskApi.c`).
+//!   bit-exact with pycocotools 2.0.11 (`maskApi.c`), and [`Rle::iou`] / [`bbox_iou`].
 //! * [`CocoInstances`]: an `instances_*.json` file (images, annotations with polygon,
 //!   uncompressed or compressed RLE segmentations, categories), checked when it is read.
 //! * [`Coco`]: a [`Dataset`] of images with semantic masks painted from the instances, in one
@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 use ndarray::Array2;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::classes::{ClassSet, voc_colormap};
 use crate::dataset::Dataset;
@@ -53,7 +54,7 @@ use crate::image_io::{MAX_IMAGE_SIDE, read_rgb};
 use crate::sample::{LabelMap, Sample};
 
 pub use polygon::MAX_POLYGON_STEPS;
-pub use rle::Rle;
+pub use rle::{Rle, bbox_iou};
 pub use stuff::{COCO_STUFF_CLASSES, CocoStuff, StuffLabels, stuff_train_id};
 
 /// The label of pixels covered by more than one kept instance.
@@ -254,18 +255,20 @@ pub struct CocoAnnotation {
     pub segmentation: Segmentation,
 }
 
-/// The file as serde reads it; segmentations are parsed afterwards for precise errors.
+/// The file as serde reads it. Segmentations stay raw JSON text (borrowed from the file's
+/// bytes) and are parsed one at a time afterwards: precise errors, and no tree of every
+/// annotation's numbers at once (instances_train2017 is 450 MB).
 #[derive(Deserialize)]
-struct RawInstances {
+struct RawInstances<'a> {
     images: Vec<CocoImage>,
-    #[serde(default)]
-    annotations: Vec<RawAnnotation>,
+    #[serde(default, borrow)]
+    annotations: Vec<RawAnnotation<'a>>,
     #[serde(default)]
     categories: Vec<CocoCategory>,
 }
 
 #[derive(Deserialize)]
-struct RawAnnotation {
+struct RawAnnotation<'a> {
     id: u64,
     image_id: u64,
     category_id: u64,
@@ -273,7 +276,8 @@ struct RawAnnotation {
     iscrowd: u8,
     #[serde(default)]
     area: f64,
-    segmentation: Value,
+    #[serde(borrow)]
+    segmentation: &'a RawValue,
 }
 
 /// A COCO instances file (`annotations/instances_*.json`), checked when read: every
@@ -305,7 +309,7 @@ impl CocoInstances {
     /// Parses and checks instances JSON; `path` names it in errors.
     pub fn parse(json: &[u8], path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
-        let raw: RawInstances = serde_json::from_slice(json).map_err(|source| Error::Json {
+        let raw: RawInstances<'_> = serde_json::from_slice(json).map_err(|source| Error::Json {
             path: path.clone(),
             source,
         })?;
@@ -359,9 +363,15 @@ impl CocoInstances {
                     annotation.category_id.to_string(),
                 ));
             }
-            let segmentation = Segmentation::from_json(&annotation.segmentation).map_err(
-                |(expected, found)| Error::format(&path, field(".segmentation"), expected, found),
-            )?;
+            let segmentation_json: Value = serde_json::from_str(annotation.segmentation.get())
+                .map_err(|source| Error::Json {
+                    path: path.clone(),
+                    source,
+                })?;
+            let segmentation =
+                Segmentation::from_json(&segmentation_json).map_err(|(expected, found)| {
+                    Error::format(&path, field(".segmentation"), expected, found)
+                })?;
             if let Segmentation::UncompressedRle(rle) | Segmentation::CompressedRle(rle) =
                 &segmentation
             {

@@ -209,6 +209,62 @@ impl Rle {
         Self::merge(rles, true)
     }
 
+    /// The intersection over union of a detection and a ground-truth mask (`rleIou`). For a
+    /// crowd ground truth the union is the detection's area. As in pycocotools the boxes are
+    /// compared first (no box overlap: 0), masks of different sizes give -1, and no
+    /// intersection gives 0.
+    pub fn iou(detection: &Rle, ground_truth: &Rle, crowd: bool) -> f64 {
+        let overlap = bbox_iou(detection.to_bbox(), ground_truth.to_bbox(), crowd);
+        if overlap <= 0.0 {
+            return overlap;
+        }
+        if (detection.h, detection.w) != (ground_truth.h, ground_truth.w) {
+            return -1.0;
+        }
+        let (a, b) = (&detection.counts, &ground_truth.counts);
+        let (mut ca, mut cb) = (
+            a.first().copied().unwrap_or(0),
+            b.first().copied().unwrap_or(0),
+        );
+        let (mut va, mut vb) = (false, false);
+        let (mut ia, mut ib) = (1usize, 1usize);
+        let (mut intersection, mut union) = (0u32, 0u32);
+        loop {
+            let c = ca.min(cb);
+            if va || vb {
+                union = union.wrapping_add(c);
+                if va && vb {
+                    intersection = intersection.wrapping_add(c);
+                }
+            }
+            let mut advanced = c > 0;
+            ca -= c;
+            if ca == 0 && ia < a.len() {
+                ca = a[ia];
+                ia += 1;
+                va = !va;
+                advanced = true;
+            }
+            cb -= c;
+            if cb == 0 && ib < b.len() {
+                cb = b[ib];
+                ib += 1;
+                vb = !vb;
+                advanced = true;
+            }
+            // Counts that do not sum alike make the C loop spin; stop where one side ends.
+            if ca.wrapping_add(cb) == 0 || !advanced {
+                break;
+            }
+        }
+        if intersection == 0 {
+            union = 1;
+        } else if crowd {
+            union = detection.area();
+        }
+        f64::from(intersection) / f64::from(union)
+    }
+
     /// The compressed string form (`rleToString`): each count, or from the fourth count on its
     /// difference with the count two places back, in 5-bit groups, ASCII 48..111.
     /// (pycocotools allocates 6 characters per count and overflows that buffer for deltas of
@@ -288,6 +344,29 @@ impl Rle {
         let (xe, ye) = (xs + bw, ys + bh);
         Self::from_polygon(&[xs, ys, xs, ye, xe, ye, xe, ys], h, w)
     }
+}
+
+/// The intersection over union of two boxes `[x, y, width, height]` (`bbIou`); for a crowd
+/// ground truth the union is the detection's area.
+pub fn bbox_iou(detection: [f64; 4], ground_truth: [f64; 4], crowd: bool) -> f64 {
+    let [dx, dy, dw, dh] = detection;
+    let [gx, gy, gw, gh] = ground_truth;
+    let width = (dw + dx).min(gw + gx) - dx.max(gx);
+    if width <= 0.0 {
+        return 0.0;
+    }
+    let height = (dh + dy).min(gh + gy) - dy.max(gy);
+    if height <= 0.0 {
+        return 0.0;
+    }
+    let intersection = width * height;
+    let detection_area = dw * dh;
+    let union = if crowd {
+        detection_area
+    } else {
+        detection_area + gw * gh - intersection
+    };
+    intersection / union
 }
 
 /// Calls `visit` with the row-major index of every pixel of a run of `length` column-major

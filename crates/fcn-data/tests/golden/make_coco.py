@@ -215,6 +215,23 @@ def garbage_string_vectors():
     return out
 
 
+def iou_vectors():
+    """rleIou between random masks of one size, crowd or not, and bbIou between their boxes."""
+    out = []
+    for _ in range(60):
+        h, w = rng.randint(1, 20), rng.randint(1, 20)
+        dt = [mask_utils.encode(np.asfortranarray(random_mask(h, w))) for _ in range(2)]
+        gt = [mask_utils.encode(np.asfortranarray(random_mask(h, w))) for _ in range(2)]
+        crowd = [rng.randint(0, 1), rng.randint(0, 1)]
+        boxes_dt, boxes_gt = mask_utils.toBbox(dt), mask_utils.toBbox(gt)
+        out.append({
+            "h": h, "w": w, "dt": [s(r) for r in dt], "gt": [s(r) for r in gt], "iscrowd": crowd,
+            "iou": mask_utils.iou(dt, gt, crowd).tolist(),
+            "bbox_iou": mask_utils.iou(boxes_dt, boxes_gt, crowd).tolist(),
+        })
+    return out
+
+
 VOC_CAT_LIST = [0, 5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72]
 
 
@@ -285,6 +302,7 @@ def main():
         "merges": merge_vectors(),
         "counts": counts_vectors(),
         "garbage_strings": garbage_string_vectors(),
+        "iou": iou_vectors(),
         "semantic": semantic_vectors(),
         "kept_for_training": kept_for_training(),
     }
