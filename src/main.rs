@@ -10,6 +10,11 @@ use fcn::bench::{MetricsBenchOptions, run_metrics_bench};
 use fcn::eval::{EvalOptions, evaluate, read_class_names};
 use fcn::metrics::{DEFAULT_IGNORE_INDEX, OutOfRange};
 
+// Training allocates and frees large activation buffers every step; mimalloc reuses them
+// instead of returning them to the kernel and faulting them back in.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Fully Convolutional Networks for semantic segmentation.
 #[derive(Debug, Parser)]
 #[command(name = "fcn", version, about, long_about = None)]

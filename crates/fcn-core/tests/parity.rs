@@ -37,9 +37,13 @@ struct Golden {
 
 impl Golden {
     fn load(arch: &str) -> Self {
+        Self::load_file(&format!("parity_{arch}"))
+    }
+
+    fn load_file(stem: &str) -> Self {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden")
-            .join(format!("parity_{arch}.safetensors"));
+            .join(format!("{stem}.safetensors"));
         let file = parse_safetensors(&std::fs::read(&path).unwrap(), &path).unwrap();
         Self {
             tensors: file.tensors,
@@ -177,4 +181,44 @@ fn fcn8s_matches_pytorch() {
 #[test]
 fn fcn8s_at_once_matches_pytorch() {
     check(Arch::Fcn8sAtOnce);
+}
+
+/// 20 SGD steps on 4 fixed batches from the same initial weights: every loss within 1e-3
+/// relative of PyTorch's (golden/make_train20.py).
+#[test]
+fn twenty_training_steps_match_pytorch() {
+    let golden = Golden::load_file("train20_fcn8s");
+    let classes: usize = golden.metadata["num_classes"].parse().unwrap();
+    let width: usize = golden.metadata["width_divisor"].parse().unwrap();
+    let lr: f32 = golden.metadata["lr"].parse().unwrap();
+    let expected: Vec<f64> = serde_json::from_str(&golden.metadata["losses"]).unwrap();
+    let mut model = Fcn::new(
+        FcnConfig::new(Arch::Fcn8s, classes).with_width_divisor(width),
+        0,
+    )
+    .unwrap();
+    load_state_dict(
+        &mut model,
+        &golden.prefixed("param."),
+        Strictness::Strict,
+        Path::new("param.*"),
+    )
+    .unwrap();
+    let mut sgd = Sgd::fcn_reference();
+    for (step, &theirs) in expected.iter().enumerate() {
+        let b = step % 4;
+        let input = golden.get(&format!("batch{b}.input"));
+        let target: Vec<i64> = golden
+            .get(&format!("batch{b}.target"))
+            .data()
+            .iter()
+            .map(|&v| v as i64)
+            .collect();
+        let (_, loss, grads) = loss_and_grads(&model, input, &target);
+        assert!(
+            (f64::from(loss) - theirs).abs() <= 1e-3 * theirs.abs(),
+            "step {step}: loss {loss} vs PyTorch {theirs}"
+        );
+        sgd.step(&mut model, &grads, lr).unwrap();
+    }
 }

@@ -146,6 +146,10 @@ pub struct OptimConfig {
     pub warmup_start: f32,
     /// `mean` (over valid pixels) or `sum` (over valid pixels / batch, the FCN reference).
     pub loss: String,
+    /// `none`, or `median-frequency` (SegNet's balancing: class c weighs
+    /// `median(freq) / freq(c)`, with `freq(c)` = pixels of c / pixels of the images holding c,
+    /// measured on up to 256 training samples; capped at 10 so rare classes cannot dominate).
+    pub class_weights: String,
 }
 
 impl Default for OptimConfig {
@@ -164,6 +168,7 @@ impl Default for OptimConfig {
             warmup_steps: 0,
             warmup_start: 0.0,
             loss: "mean".into(),
+            class_weights: "none".into(),
         }
     }
 }
@@ -317,6 +322,12 @@ impl TrainConfig {
             return Err(TrainError::config(
                 "optim.optimizer",
                 format!("{:?}: expected sgd, adam or lars", self.optim.optimizer),
+            ));
+        }
+        if !matches!(self.optim.class_weights.as_str(), "none" | "median-frequency") {
+            return Err(TrainError::config(
+                "optim.class_weights",
+                format!("{:?}: expected none or median-frequency", self.optim.class_weights),
             ));
         }
         if !matches!(self.optim.loss.as_str(), "mean" | "sum") {
