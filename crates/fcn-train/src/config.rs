@@ -326,10 +326,16 @@ impl TrainConfig {
                 format!("{:?}: expected sgd, adam or lars", self.optim.optimizer),
             ));
         }
-        if !matches!(self.optim.class_weights.as_str(), "none" | "median-frequency") {
+        if !matches!(
+            self.optim.class_weights.as_str(),
+            "none" | "median-frequency"
+        ) {
             return Err(TrainError::config(
                 "optim.class_weights",
-                format!("{:?}: expected none or median-frequency", self.optim.class_weights),
+                format!(
+                    "{:?}: expected none or median-frequency",
+                    self.optim.class_weights
+                ),
             ));
         }
         if !matches!(self.optim.loss.as_str(), "mean" | "sum") {
