@@ -6,31 +6,7 @@
 //! (255) like PASCAL VOC's; the prediction repaints the same shapes a few pixels off, sometimes
 //! with the wrong class, and adds blobs that are not there.
 
-/// SplitMix64: a tiny, well-mixed, seedable generator (no dependency needed).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator started at `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `[0, bound)`; `bound` must be positive.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        // Multiply-shift: unbiased enough for test data and free of division.
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
-    }
-}
+pub use fcn_core::SplitMix64;
 
 /// One ground-truth / prediction pair, row-major `height x width`.
 #[derive(Debug, Clone, PartialEq, Eq)]

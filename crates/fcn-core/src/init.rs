@@ -23,6 +23,12 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// A value in `[0, bound)`; `bound` must be positive. Multiply-shift: no division, and
+    /// unbiased enough for initialisation and test data.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
+    }
+
     /// Uniform in [0, 1).
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64

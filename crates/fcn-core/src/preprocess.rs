@@ -8,7 +8,7 @@ use fcn_tensor::Tensor;
 use crate::error::{CoreError, Result, invalid};
 
 /// The Caffe VGG16 mean, in **BGR** order, on the 0..255 scale (FCN_REFERENCE.md section 1).
-pub const CAFFE_MEAN_BGR: [f32; 3] = [104.006_99, 116.668_77, 122.678_91];
+pub const CAFFE_MEAN_BGR: [f64; 3] = [104.006_987_93, 116.668_767_62, 122.678_914_34];
 /// torchvision's ImageNet mean, RGB, on the 0..1 scale.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// torchvision's ImageNet standard deviation, RGB.
@@ -33,24 +33,30 @@ impl Preprocess {
         }
     }
 
-    /// Per input channel (in network order), `(scale, offset)` such that
-    /// `value = byte * scale + offset`, and the RGB channel it reads.
-    fn channels(self) -> [(usize, f32, f32); 3] {
-        match self {
-            // Network channel 0 is blue (RGB index 2).
-            Preprocess::Caffe => [
-                (2, 1.0, -CAFFE_MEAN_BGR[0]),
-                (1, 1.0, -CAFFE_MEAN_BGR[1]),
-                (0, 1.0, -CAFFE_MEAN_BGR[2]),
-            ],
-            Preprocess::ImageNet => {
-                let c = |i: usize| {
-                    let scale = 1.0 / (255.0 * IMAGENET_STD[i]);
-                    (i, scale, -IMAGENET_MEAN[i] / IMAGENET_STD[i])
-                };
-                [c(0), c(1), c(2)]
+    /// Per input channel (in network order), the RGB channel it reads and the value of every
+    /// byte, computed as FCN's numpy code and torchvision do (and as `fcn-data`'s loader does,
+    /// so training and prediction see identical input): Caffe `f32(f64(v) - mean)`, ImageNet
+    /// `(v / 255 - mean) / std` in `f32`.
+    fn tables(self) -> [(usize, [f32; 256]); 3] {
+        let mut tables = [(0usize, [0f32; 256]); 3];
+        for (channel, (source, table)) in tables.iter_mut().enumerate() {
+            match self {
+                Preprocess::Caffe => {
+                    // Network channel 0 is blue (RGB index 2).
+                    *source = 2 - channel;
+                    for (v, t) in table.iter_mut().enumerate() {
+                        *t = (v as f64 - CAFFE_MEAN_BGR[channel]) as f32;
+                    }
+                }
+                Preprocess::ImageNet => {
+                    *source = channel;
+                    for (v, t) in table.iter_mut().enumerate() {
+                        *t = (v as f32 / 255.0 - IMAGENET_MEAN[channel]) / IMAGENET_STD[channel];
+                    }
+                }
             }
         }
+        tables
     }
 
     /// Interleaved RGB bytes (height x width x 3) to a (1, 3, height, width) tensor.
@@ -67,10 +73,10 @@ impl Preprocess {
             ));
         }
         let mut out = vec![0.0f32; 3 * plane];
-        for (c, (source, scale, offset)) in self.channels().into_iter().enumerate() {
+        for (c, (source, table)) in self.tables().iter().enumerate() {
             let dst = &mut out[c * plane..(c + 1) * plane];
             for (d, px) in dst.iter_mut().zip(rgb.chunks_exact(3)) {
-                *d = f32::from(px[source]) * scale + offset;
+                *d = table[usize::from(px[*source])];
             }
         }
         Ok(Tensor::from_vec(out, &[1, 3, height, width])?)
@@ -105,9 +111,9 @@ mod tests {
     fn caffe_swaps_to_bgr_and_subtracts_the_mean() {
         let t = Preprocess::Caffe.apply(&[10, 20, 30], 1, 1).unwrap();
         let v = t.data();
-        assert!((v[0] - (30.0 - 104.006_99)).abs() < 1e-4);
-        assert!((v[1] - (20.0 - 116.668_77)).abs() < 1e-4);
-        assert!((v[2] - (10.0 - 122.678_91)).abs() < 1e-4);
+        assert_eq!(v[0], (30.0 - 104.006_987_93f64) as f32);
+        assert_eq!(v[1], (20.0 - 116.668_767_62f64) as f32);
+        assert_eq!(v[2], (10.0 - 122.678_914_34f64) as f32);
     }
 
     #[test]

@@ -169,3 +169,17 @@ fn sliding_windows_cover_the_image_and_equal_whole_inference_when_large() {
     assert_eq!(tiled.len(), 40 * 52);
     assert!(tiled.iter().all(|&c| c < 4));
 }
+
+#[test]
+fn prediction_and_training_normalise_identically() {
+    use fcn_core::Preprocess;
+    use fcn_train::normalization;
+    let image =
+        ndarray::Array3::from_shape_fn((3, 4, 3), |(y, x, c)| (y * 70 + x * 13 + c * 101) as u8);
+    let rgb: Vec<u8> = image.iter().copied().collect();
+    for p in [Preprocess::Caffe, Preprocess::ImageNet] {
+        let ours = p.apply(&rgb, 3, 4).unwrap();
+        let loader = normalization(p).to_chw(&image).unwrap();
+        assert_eq!(ours.data(), loader.as_slice().unwrap(), "{p}");
+    }
+}

@@ -67,29 +67,7 @@ pub const VOC_CATEGORY_IDS: [u64; 21] = [
 ];
 
 /// The 21 PASCAL VOC class names, background first.
-pub const VOC_CLASS_NAMES: [&str; 21] = [
-    "background",
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-];
+pub use crate::voc::VOC_CLASS_NAMES;
 
 /// The segmentation of one annotation, as the JSON holds it.
 #[derive(Debug, Clone, PartialEq)]
