@@ -34,10 +34,11 @@ FCN = os.path.join(ROOT, "target/release/fcn")
 
 def load_config(path):
     import tomllib
-    defaults = {"model": {"width_divisor": 8, "preprocess": "caffe", "arch": "fcn8s"},
+    # `fcn train`'s defaults (crates/fcn-train/src/config.rs); the file overrides them.
+    defaults = {"model": {"width_divisor": 8, "preprocess": "imagenet", "arch": "fcn8s"},
                 "data": {"synthetic_train": 4000, "synthetic_val": 100},
                 "optim": {"lr": 1e-3, "min_lr": 1e-5, "optimizer": "adam", "schedule": "cosine"},
-                "train": {"iterations": 1200, "batch_size": 8, "eval_every": 300, "seed": 1337},
+                "train": {"iterations": 2000, "batch_size": 4, "eval_every": 500, "seed": 1337},
                 "augment": {"flip": True}}
     if path:
         with open(path, "rb") as f:
