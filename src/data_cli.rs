@@ -7,7 +7,6 @@ use std::sync::Arc;
 use fcn_data::registry::{open_dataset, transit_source};
 use fcn_data::taxonomy::Remapped;
 use fcn_data::{ClassSet, Dataset, LabelMap};
-use ndarray::Array3;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -251,23 +250,10 @@ pub fn preview(dataset: &dyn Dataset, out: &Path, count: usize) -> Result<Vec<Pa
         .into_par_iter()
         .map(|i| {
             let sample = dataset.get(i)?;
-            let (h, w) = sample.dim();
-            let mut overlay = Array3::<u8>::zeros((h, w, 3));
-            for y in 0..h {
-                for x in 0..w {
-                    let v = sample.label.get(y, x).unwrap_or(0);
-                    let color = (Some(v) != ignore)
-                        .then(|| colors.get(usize::from(v)))
-                        .flatten();
-                    for c in 0..3 {
-                        let px = sample.image[[y, x, c]];
-                        overlay[[y, x, c]] = match color {
-                            Some(col) => ((u16::from(px) + u16::from(col[c])) / 2) as u8,
-                            None => px,
-                        };
-                    }
-                }
-            }
+            let overlay = match &sample.label {
+                LabelMap::U8(l) => fcn_data::overlay_labels(&sample.image, l, colors, ignore)?,
+                LabelMap::U16(l) => fcn_data::overlay_labels(&sample.image, l, colors, ignore)?,
+            };
             let path = out.join(format!("{}_overlay.png", file_stem(&sample.id)));
             fcn_data::write_rgb_png(&path, &overlay)?;
             Ok(path)

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use fcn_core::tensor::ops;
 use fcn_core::{Fcn, Mode, Tape};
-use ndarray::{Array2, Array3};
+use ndarray::Array2;
 
 use crate::error::{Error, Result};
 
@@ -100,13 +100,7 @@ pub fn predict_image(
             .then(|| out_dir.join(format!("{stem}_logits.npy"))),
     };
     fcn_data::write_palette_png(&written.labels, &label_map, &colors[..256])?;
-    let mut overlay = Array3::<u8>::zeros((h, w, 3));
-    for ((y, x), &class) in label_map.indexed_iter() {
-        let color = colors[usize::from(class)];
-        for c in 0..3 {
-            overlay[[y, x, c]] = ((u16::from(image[[y, x, c]]) + u16::from(color[c])) / 2) as u8;
-        }
-    }
+    let overlay = fcn_data::overlay_labels(&image, &label_map, &colors, None)?;
     fcn_data::write_rgb_png(&written.overlay, &overlay)?;
     if let Some(path) = &written.logits {
         let values = scores.value().to_vec()?;

@@ -1,5 +1,7 @@
 //! Class sets: names, colours, the ignore value and which classes are evaluated.
 
+use ndarray::{Array2, Array3};
+
 use crate::error::{Error, Result};
 
 /// The classes of a dataset or label space.
@@ -113,6 +115,42 @@ pub fn voc_colormap(n: usize) -> Vec<[u8; 3]> {
             rgb
         })
         .collect()
+}
+
+/// `image` (H x W x 3) with each pixel's class colour blended over it at 50%; pixels labelled
+/// `ignore`, or with a label past the end of `colors`, keep the image. Labels and image must
+/// have the same height and width.
+pub fn overlay_labels<T: Copy + Into<u16>>(
+    image: &Array3<u8>,
+    labels: &Array2<T>,
+    colors: &[[u8; 3]],
+    ignore: Option<u16>,
+) -> Result<Array3<u8>> {
+    let (h, w, _) = image.dim();
+    if labels.dim() != (h, w) {
+        return Err(Error::invalid(
+            "overlay",
+            format!(
+                "labels are {:?} (h, w) but the image is {:?}",
+                labels.dim(),
+                (h, w)
+            ),
+        ));
+    }
+    let mut out = image.clone();
+    for ((y, x), &label) in labels.indexed_iter() {
+        let label: u16 = label.into();
+        if Some(label) == ignore {
+            continue;
+        }
+        if let Some(color) = colors.get(usize::from(label)) {
+            for (c, &channel) in color.iter().enumerate() {
+                let v = &mut out[[y, x, c]];
+                *v = ((u16::from(*v) + u16::from(channel)) / 2) as u8;
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub mod taxonomy;
 pub mod transforms;
 pub mod voc;
 
-pub use classes::{ClassSet, voc_colormap};
+pub use classes::{ClassSet, overlay_labels, voc_colormap};
 pub use dataset::{
     Concat, Dataset, DatasetExt, Mapped, ShardBalance, ShardSampler, Shuffled, Subset,
 };

@@ -30,4 +30,4 @@ pub use evaluate::{
     predict_labels_sliding,
 };
 pub use report::{render_report, write_report};
-pub use train::{Event, Run, Summary, files, median_frequency_weights, weights_of};
+pub use train::{Event, Run, Summary, files, median_frequency_weights};

@@ -259,7 +259,7 @@ fn read_prediction(
         match labels {
             Some((map, file_palette)) => {
                 let colors = class_colors(file_palette, n.min(256));
-                let blended = overlay(&image, map, &colors, ignore, n);
+                let blended = overlay(&image, map, &colors, ignore, n)?;
                 Ok(Some(fcn_data::encode_rgb_png(&blended)?))
             }
             None => Ok(None),
@@ -323,21 +323,10 @@ fn overlay(
     colors: &[[u8; 3]],
     ignore: Option<u32>,
     num_classes: usize,
-) -> Array3<u8> {
-    let mut out = image.clone();
-    for ((r, c), &label) in labels.indexed_iter() {
-        if Some(u32::from(label)) == ignore || usize::from(label) >= num_classes {
-            continue;
-        }
-        let Some(color) = colors.get(usize::from(label)) else {
-            continue;
-        };
-        for (k, &channel) in color.iter().enumerate() {
-            let v = &mut out[[r, c, k]];
-            *v = (u16::from(*v) + u16::from(channel)).div_ceil(2) as u8;
-        }
-    }
-    out
+) -> Result<Array3<u8>> {
+    let colors = &colors[..colors.len().min(num_classes)];
+    let ignore = ignore.and_then(|i| u16::try_from(i).ok());
+    Ok(fcn_data::overlay_labels(image, labels, colors, ignore)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1418,7 +1407,7 @@ mod tests {
     fn overlay_blends_half_and_leaves_ignored_pixels() {
         let image = Array3::from_elem((1, 3, 3), 100u8);
         let labels = Array2::from_shape_vec((1, 3), vec![0u16, 255, 7]).unwrap();
-        let out = overlay(&image, &labels, &[[200, 0, 100]], Some(255), 1);
+        let out = overlay(&image, &labels, &[[200, 0, 100]], Some(255), 1).unwrap();
         assert_eq!(
             out.slice(ndarray::s![0, 0, ..]).to_vec(),
             vec![150, 50, 100]

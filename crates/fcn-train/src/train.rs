@@ -1,6 +1,5 @@
 //! The training loop: resumable, logged, evaluated.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -609,9 +608,4 @@ impl Run {
             seconds: started.elapsed().as_secs_f64(),
         })
     }
-}
-
-/// Parameters and optimizer state by name, for comparing runs.
-pub fn weights_of(run: &Run) -> BTreeMap<String, Tensor> {
-    state_dict(run.model())
 }
