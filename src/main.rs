@@ -98,6 +98,26 @@ struct TrainArgs {
     /// Loader threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Data-parallel training: `mpi` (one rank per process of `mpirun -np N` or `srun`; build
+    /// with `--features mpi`) or `nccl` (one rank per GPU; `--features nccl`). `train.batch_size`
+    /// is then each rank's batch.
+    #[arg(long, value_enum, default_value = "none")]
+    distributed: Distributed,
+    /// Seconds a rank waits for the others in one collective before it exits with an error
+    /// naming itself (a peer died or hung).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    collective_timeout: u64,
+}
+
+/// How `fcn train` runs across processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Distributed {
+    /// One process.
+    None,
+    /// MPI: CPU clusters (and one machine with several processes).
+    Mpi,
+    /// NCCL: one process per GPU, bootstrapped over MPI.
+    Nccl,
 }
 
 #[derive(Debug, Args)]
@@ -321,7 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("cannot start the thread pool")?;
     }
     match cli.command {
-        Command::Train(args) => train(*args),
+        Command::Train(args) => train(*args, cli.threads.is_some()),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
         Command::Data(command) => data(command),
@@ -444,8 +464,97 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn train(args: TrainArgs) -> anyhow::Result<()> {
+fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
+    let comm = communicator(&args, threads_set)?;
+    let result = train_as(args, std::sync::Arc::clone(&comm));
+    if let Err(err) = &result
+        && comm.size() > 1
+    {
+        // The other ranks may be waiting for this one in a collective: end them all.
+        eprintln!("error: rank {} of {}: {err}", comm.rank(), comm.size());
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        comm.abort(1);
+    }
+    result
+}
+
+/// The communicator `--distributed` asks for. With several ranks on one machine, the compute
+/// threads are split between them (unless --threads or RAYON_NUM_THREADS says otherwise).
+fn communicator(
+    args: &TrainArgs,
+    threads_set: bool,
+) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+    let timeout = std::time::Duration::from_secs(args.collective_timeout.max(1));
+    let comm: std::sync::Arc<dyn fcn::train::distributed::Communicator> = match args.distributed {
+        Distributed::None => std::sync::Arc::new(fcn::train::distributed::SingleProcess),
+        Distributed::Mpi => mpi_communicator(timeout)?,
+        Distributed::Nccl => nccl_communicator(timeout)?,
+    };
+    if comm.size() > 1 && !threads_set && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let local_ranks = [
+            "OMPI_COMM_WORLD_LOCAL_SIZE",
+            "MPI_LOCALNRANKS",
+            "SLURM_NTASKS_PER_NODE",
+        ]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        // Fails only if the pool already exists, which then keeps its size.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads((cores / local_ranks).max(1))
+            .build_global();
+    }
+    Ok(comm)
+}
+
+#[cfg(feature = "mpi")]
+fn mpi_communicator(
+    timeout: std::time::Duration,
+) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+    Ok(std::sync::Arc::new(fcn::train::distributed::Mpi::init(
+        timeout,
+    )?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_communicator(
+    _timeout: std::time::Duration,
+) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+    anyhow::bail!(
+        "--distributed mpi: this fcn was built without MPI; run `bash scripts/install-mpi.sh`, \
+         then build with `cargo build --release --features mpi`"
+    )
+}
+
+#[cfg(feature = "nccl")]
+fn nccl_communicator(
+    timeout: std::time::Duration,
+) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+    Ok(std::sync::Arc::new(fcn::train::distributed::Nccl::init(
+        timeout,
+    )?))
+}
+
+#[cfg(not(feature = "nccl"))]
+fn nccl_communicator(
+    _timeout: std::time::Duration,
+) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+    anyhow::bail!(
+        "--distributed nccl: this fcn was built without NCCL; run `bash scripts/install-mpi.sh`, \
+         then build with `cargo build --release --features nccl`"
+    )
+}
+
+fn train_as(
+    args: TrainArgs,
+    comm: std::sync::Arc<dyn fcn::train::distributed::Communicator>,
+) -> anyhow::Result<()> {
     use fcn::train::{Run, TrainConfig};
+    let leader = comm.rank() == 0;
     let (mut run, dir) = match &args.resume {
         Some(dir) => {
             let overrides = !args.data.is_empty()
@@ -466,7 +575,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
                 !overrides,
                 "--resume continues a run with its saved configuration; other settings cannot change"
             );
-            (Run::resume(dir)?, dir.clone())
+            (Run::resume_with(dir, comm)?, dir.clone())
         }
         None => {
             let mut config = match &args.config {
@@ -478,7 +587,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             let dir = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from("runs").join(format!("{}-{}", config.model.arch, utc_stamp()))
             });
-            (Run::create(config, &dir)?, dir)
+            (Run::create_with(config, &dir, comm)?, dir)
         }
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -492,10 +601,23 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    eprintln!("run directory: {}", dir.display());
+    let (rank, ranks) = run.rank();
+    if leader {
+        eprintln!("run directory: {}", dir.display());
+        if ranks > 1 {
+            eprintln!("distributed: {ranks} ranks");
+        }
+    }
     let mut progress = fcn::train_progress::Progress::new(run.step());
-    let summary = run.train(&stop, |event| progress.event(event))?;
+    let summary = run.train(&stop, |event| {
+        if leader {
+            progress.event(event);
+        }
+    })?;
     progress.finish();
+    if rank != 0 {
+        return Ok(());
+    }
     if summary.interrupted {
         eprintln!(
             "stopped at step {}; continue with: fcn train --resume {}",

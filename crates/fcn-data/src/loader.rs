@@ -76,6 +76,35 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// How images become network input.
     pub normalization: Normalization,
+    /// Which part of each batch this process loads (data-parallel training).
+    pub shard: Shard,
+}
+
+/// One process's part of every batch in data-parallel training.
+///
+/// The epoch order is cut into *global* batches of `batch_size x count` samples, and shard
+/// `index` loads positions `index x batch_size ..` of each, so the shards of one step together
+/// hold exactly the batch one process with `count` times the batch size would load, with the
+/// same augmentation (each sample's transform is seeded by its position in the epoch). With
+/// `drop_last`, only whole global batches are used; without it, the last shards of a short final
+/// global batch may get a smaller batch or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's shard, `0..count`.
+    pub index: usize,
+    /// Shards in all (processes).
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole batch: one process.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self::WHOLE
+    }
 }
 
 impl Default for LoaderConfig {
@@ -89,6 +118,7 @@ impl Default for LoaderConfig {
             drop_last: false,
             seed: 0,
             normalization: Normalization::Caffe,
+            shard: Shard::WHOLE,
         }
     }
 }
@@ -169,6 +199,15 @@ impl Loader {
                 return Err(Error::invalid(what, "must be positive"));
             }
         }
+        if config.shard.index >= config.shard.count {
+            return Err(Error::invalid(
+                "shard",
+                format!(
+                    "index {} is not below the shard count {}",
+                    config.shard.index, config.shard.count
+                ),
+            ));
+        }
         if matches!(config.sampling, Sampling::WithReplacement { .. }) && dataset.is_empty() {
             return Err(Error::invalid(
                 "sampling",
@@ -208,16 +247,22 @@ impl Loader {
         }
     }
 
-    /// Number of batches per epoch.
+    /// Samples in a global batch: the batch size times the shard count.
+    pub fn global_batch_size(&self) -> usize {
+        self.config.batch_size * self.config.shard.count
+    }
+
+    /// Number of (global) batches per epoch; this shard's may be one fewer without
+    /// `drop_last` (see [`Shard`]).
     pub fn batches_per_epoch(&self) -> usize {
         let samples = match self.config.sampling {
             Sampling::WithReplacement { samples } => samples,
             _ => self.shared.dataset.len(),
         };
         if self.config.drop_last {
-            samples / self.config.batch_size
+            samples / self.global_batch_size()
         } else {
-            samples.div_ceil(self.config.batch_size)
+            samples.div_ceil(self.global_batch_size())
         }
     }
 
@@ -233,14 +278,20 @@ impl Loader {
     /// the batches it already used).
     pub fn epoch_from(&self, epoch: u64, first_batch: usize) -> Epoch {
         let order = self.epoch_order(epoch);
+        let (batch, global) = (self.config.batch_size, self.global_batch_size());
+        let offset = self.config.shard.index * batch;
         let mut jobs: Vec<Job> = order
-            .chunks(self.config.batch_size)
+            .chunks(global)
             .enumerate()
-            .filter(|(_, chunk)| !self.config.drop_last || chunk.len() == self.config.batch_size)
-            .map(|(number, chunk)| Job {
-                number,
-                first_position: number * self.config.batch_size,
-                indices: chunk.to_vec(),
+            .filter(|(_, chunk)| !self.config.drop_last || chunk.len() == global)
+            .filter_map(|(number, chunk)| {
+                let part = chunk.get(offset..)?;
+                let part = &part[..part.len().min(batch)];
+                (!part.is_empty()).then(|| Job {
+                    number,
+                    first_position: number * global + offset,
+                    indices: part.to_vec(),
+                })
             })
             .collect();
         let total = jobs.len();

@@ -1,7 +1,7 @@
 //! The dataset wrappers and the parallel loader: determinism across worker counts, padding,
 //! epoch order, error propagation and clean shutdown.
 
-use fcn_data::loader::{Loader, LoaderConfig, Sampling};
+use fcn_data::loader::{Batch, Loader, LoaderConfig, Sampling, Shard};
 use fcn_data::synthetic::SyntheticTransit;
 use fcn_data::taxonomy::transit_classes;
 use fcn_data::transforms::{
@@ -335,4 +335,64 @@ fn wrappers_compose() {
         vec![1, 4, 7, 0]
     );
     assert!(Varying::new(10).shard(3, 3).is_err());
+}
+
+#[test]
+fn shards_of_a_global_batch_are_the_whole_batch_split_in_order() {
+    let make = |batch_size: usize, shard: Shard, drop_last: bool| {
+        let data = SyntheticTransit::train(11, 40, 48, 5).unwrap();
+        let config = LoaderConfig {
+            batch_size,
+            workers: 2,
+            sampling: Sampling::Shuffle,
+            seed: 21,
+            drop_last,
+            shard,
+            ..LoaderConfig::default()
+        };
+        Loader::new(data, augment(), config).unwrap()
+    };
+    let whole = make(4, Shard::WHOLE, true);
+    let shards = [0, 1].map(|index| make(2, Shard { index, count: 2 }, true));
+    assert_eq!(whole.batches_per_epoch(), 2);
+    assert_eq!(shards[0].global_batch_size(), 4);
+    assert_eq!(shards[1].batches_per_epoch(), 2);
+    for epoch in 0..2 {
+        let whole: Vec<Batch> = whole.epoch(epoch).map(|b| b.unwrap()).collect();
+        let parts: Vec<Vec<Batch>> = shards
+            .iter()
+            .map(|s| s.epoch(epoch).map(|b| b.unwrap()).collect())
+            .collect();
+        assert_eq!(parts[0].len(), whole.len());
+        assert_eq!(parts[1].len(), whole.len());
+        for (k, w) in whole.iter().enumerate() {
+            // Same samples, same augmentation, split at the per-rank batch size.
+            let (a, b) = (&parts[0][k], &parts[1][k]);
+            assert_eq!([a.indices.clone(), b.indices.clone()].concat(), w.indices);
+            assert_eq!([a.images.clone(), b.images.clone()].concat(), w.images);
+            assert_eq!([a.labels.clone(), b.labels.clone()].concat(), w.labels);
+        }
+        // A resumed shard continues at the same global batch.
+        let resumed: Vec<Batch> = shards[1].epoch_from(epoch, 1).map(|b| b.unwrap()).collect();
+        assert_eq!(resumed, parts[1][1..]);
+    }
+    // Without drop_last, 11 = 4 + 4 + 3: the last global batch gives shard 0 two, shard 1 one.
+    let last = |index| {
+        let s = make(2, Shard { index, count: 2 }, false);
+        s.epoch(0).map(|b| b.unwrap().len()).collect::<Vec<_>>()
+    };
+    assert_eq!(last(0), vec![2, 2, 2]);
+    assert_eq!(last(1), vec![2, 2, 1]);
+    let bad = LoaderConfig {
+        shard: Shard { index: 2, count: 2 },
+        ..LoaderConfig::default()
+    };
+    let err = Loader::new(
+        SyntheticTransit::train(2, 16, 16, 1).unwrap(),
+        Compose::new(),
+        bad,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("shard"), "{err}");
 }

@@ -20,6 +20,10 @@ pub struct Checkpoint {
     pub epoch: u64,
     /// The next batch's number within that epoch.
     pub batch_in_epoch: usize,
+    /// Images per batch over all ranks when it was written (a run resumed with another
+    /// number of ranks converts `batch_in_epoch` with it); 0 = unknown (older checkpoints:
+    /// single process, so the configured batch size).
+    pub global_batch: usize,
     /// Best validation mean IoU so far, if evaluated.
     pub best_miou: Option<f64>,
     /// Parameters by `state_dict` name.
@@ -63,6 +67,7 @@ impl Checkpoint {
             ("step".to_owned(), self.step.to_string()),
             ("epoch".to_owned(), self.epoch.to_string()),
             ("batch_in_epoch".to_owned(), self.batch_in_epoch.to_string()),
+            ("global_batch".to_owned(), self.global_batch.to_string()),
             (
                 "checksum".to_owned(),
                 format!("{:016x}", checksum(&tensors)?),
@@ -79,13 +84,18 @@ impl Checkpoint {
 
     /// Reads and verifies a checkpoint.
     pub fn load(path: &Path) -> Result<Self> {
+        let bytes =
+            std::fs::read(path).map_err(|e| TrainError::io("cannot read checkpoint", path, e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Verifies and parses the bytes of a checkpoint file; `path` only names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let bad = |message: String| TrainError::Checkpoint {
             path: path.to_owned(),
             message,
         };
-        let bytes =
-            std::fs::read(path).map_err(|e| TrainError::io("cannot read checkpoint", path, e))?;
-        let file = parse_safetensors(&bytes, path)
+        let file = parse_safetensors(bytes, path)
             .map_err(|e| bad(format!("corrupt or truncated ({e})")))?;
         let meta = &file.metadata;
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
@@ -131,6 +141,11 @@ impl Checkpoint {
             epoch: number("epoch")?,
             batch_in_epoch: usize::try_from(number("batch_in_epoch")?)
                 .map_err(|_| bad("batch_in_epoch is too large".into()))?,
+            global_batch: match meta.get("global_batch") {
+                Some(_) => usize::try_from(number("global_batch")?)
+                    .map_err(|_| bad("global_batch is too large".into()))?,
+                None => 0,
+            },
             best_miou,
             model,
             optimizer,

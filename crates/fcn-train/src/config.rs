@@ -22,6 +22,34 @@ pub struct TrainConfig {
     pub optim: OptimConfig,
     /// Steps, batches, evaluation, checkpoints, seed.
     pub train: LoopConfig,
+    /// Data-parallel training (used when `fcn train --distributed` starts several ranks).
+    pub distributed: DistributedConfig,
+}
+
+/// Data-parallel training. `train.batch_size` is the batch of **each rank**: the global batch
+/// is `batch_size x ranks x accumulate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributedConfig {
+    /// `sync`: gradients summed over ranks every step, so N ranks compute exactly the step of
+    /// one process with N times the batch. `local-sgd`: each rank steps on its own gradients
+    /// and the models are averaged every `average_every` steps (and before every evaluation and
+    /// checkpoint); for slow links.
+    pub mode: String,
+    /// Local SGD: steps between model averages.
+    pub average_every: u64,
+    /// Gradients are all-reduced in buckets of this many MiB (PyTorch DDP's default is 25).
+    pub bucket_mib: usize,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        Self {
+            mode: "sync".into(),
+            average_every: 8,
+            bucket_mib: 25,
+        }
+    }
 }
 
 /// The network.
@@ -152,6 +180,11 @@ pub struct OptimConfig {
     /// `median(freq) / freq(c)`, with `freq(c)` = pixels of c / pixels of the images holding c,
     /// measured on up to 256 training samples; capped at 10 so rare classes cannot dominate).
     pub class_weights: String,
+    /// The linear scaling rule (Goyal et al. 2017): when positive, `lr` and `min_lr` are the
+    /// rates for a global batch of this many images, and are multiplied by
+    /// `global batch / lr_reference_batch` (global batch = `batch_size x ranks x
+    /// accumulate`); pair it with `warmup_steps`. 0 = use `lr` as given.
+    pub lr_reference_batch: usize,
 }
 
 impl Default for OptimConfig {
@@ -171,6 +204,7 @@ impl Default for OptimConfig {
             warmup_start: 0.0,
             loss: "mean".into(),
             class_weights: "none".into(),
+            lr_reference_batch: 0,
         }
     }
 }
@@ -263,26 +297,48 @@ impl TrainConfig {
         })
     }
 
-    /// The learning-rate schedule.
+    /// The learning-rate schedule of a single process.
     pub fn schedule(&self) -> Result<LrSchedule> {
+        self.schedule_for(1)
+    }
+
+    /// Images per optimizer step over `ranks` ranks.
+    pub fn global_batch(&self, ranks: usize) -> usize {
+        self.train.batch_size * self.train.accumulate * ranks
+    }
+
+    /// The factor the linear scaling rule applies to the rates over `ranks` ranks (1 when
+    /// `optim.lr_reference_batch` is 0).
+    pub fn lr_scale(&self, ranks: usize) -> f32 {
+        match self.optim.lr_reference_batch {
+            0 => 1.0,
+            reference => self.global_batch(ranks) as f32 / reference as f32,
+        }
+    }
+
+    /// The learning-rate schedule over `ranks` ranks (the rates scaled by
+    /// [`lr_scale`](Self::lr_scale)).
+    pub fn schedule_for(&self, ranks: usize) -> Result<LrSchedule> {
         let o = &self.optim;
         let total = self.train.iterations;
+        let scale = self.lr_scale(ranks);
+        let (lr, min_lr) = (o.lr * scale, o.min_lr * scale);
         Ok(match o.schedule.as_str() {
-            "fixed" => LrSchedule::Fixed { base: o.lr },
+            "fixed" => LrSchedule::Fixed { base: lr },
             "step" => LrSchedule::Step {
-                base: o.lr,
+                base: lr,
                 every: o.step_every,
                 gamma: o.gamma,
             },
             "poly" => LrSchedule::Poly {
-                base: o.lr,
+                base: lr,
                 total,
                 power: o.power,
             },
             "cosine" => LrSchedule::Cosine {
-                base: o.lr,
+                base: lr,
                 total,
-                min: o.min_lr,
+                min: min_lr,
             },
             other => {
                 return Err(TrainError::config(
@@ -352,6 +408,15 @@ impl TrainConfig {
                 format!("[{lo}, {hi}] must satisfy 0 < min <= max"),
             ));
         }
+        let d = &self.distributed;
+        if !matches!(d.mode.as_str(), "sync" | "local-sgd") {
+            return Err(TrainError::config(
+                "distributed.mode",
+                format!("{:?}: expected sync or local-sgd", d.mode),
+            ));
+        }
+        positive("distributed.average_every", d.average_every as usize)?;
+        positive("distributed.bucket_mib", d.bucket_mib)?;
         if self.data.train.is_empty() {
             return Err(TrainError::config("data.train", "no training set"));
         }

@@ -90,6 +90,18 @@ pub enum TrainError {
         /// The label map's (height, width).
         actual: (usize, usize),
     },
+    /// A collective operation across ranks failed, timed out or disagreed.
+    #[error("distributed training ({backend}), rank {rank} of {ranks}: {message}")]
+    Distributed {
+        /// The communicator (`mpi`, `nccl`, `single`).
+        backend: &'static str,
+        /// This process's rank.
+        rank: usize,
+        /// Ranks in all.
+        ranks: usize,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl TrainError {

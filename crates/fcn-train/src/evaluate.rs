@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use fcn_core::{Device, Fcn, Mode, Preprocess, Tape, Tensor, tensor::ops};
 use fcn_data::Dataset;
-use fcn_data::loader::{Loader, LoaderConfig, Sampling};
+use fcn_data::loader::{Loader, LoaderConfig, Sampling, Shard};
 use fcn_data::transforms::{Compose, Normalization};
 use fcn_metrics::{ConfusionMatrix, PerImageIou, Report};
 
@@ -30,6 +30,24 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Merges per-image confusion matrices (sorted by index first, so that every split of the
+    /// images into shards gives the same per-image averages, bit for bit).
+    pub fn from_images(template: &ConfusionMatrix, images: &[(usize, ConfusionMatrix)]) -> Result<Self> {
+        let mut order: Vec<&(usize, ConfusionMatrix)> = images.iter().collect();
+        order.sort_by_key(|(index, _)| *index);
+        let mut matrix = template.empty_like();
+        let mut per_image = PerImageIou::like(template);
+        for (_, image) in order {
+            matrix.merge(image)?;
+            per_image.add_image(image)?;
+        }
+        Ok(Self {
+            matrix,
+            per_image,
+            images: images.len(),
+        })
+    }
+
     /// The full report with class names.
     pub fn report(&self, names: &[String]) -> Result<Report> {
         Ok(Report::new(&self.matrix, Some(names))?
@@ -166,12 +184,40 @@ pub fn evaluate_with(
     device: Device,
     workers: usize,
     inference: Inference,
-    mut on_image: impl FnMut(usize, &[u32]) -> Result<()>,
+    on_image: impl FnMut(usize, &[u32]) -> Result<()>,
 ) -> Result<Evaluation> {
-    let classes = dataset.classes().clone();
-    let ignore = classes.ignore().map(u32::from);
-    let mut matrix = ConfusionMatrix::new(model.num_classes())?.with_ignore_index(ignore);
-    let mut per_image = PerImageIou::like(&matrix);
+    let template = scoring_matrix(model, dataset.as_ref())?;
+    let images = evaluate_shard(
+        model,
+        dataset,
+        device,
+        workers,
+        inference,
+        Shard::WHOLE,
+        on_image,
+    )?;
+    Evaluation::from_images(&template, &images)
+}
+
+/// The empty confusion matrix an evaluation of `model` on `dataset` fills.
+pub(crate) fn scoring_matrix(model: &Fcn, dataset: &dyn Dataset) -> Result<ConfusionMatrix> {
+    let ignore = dataset.classes().ignore().map(u32::from);
+    Ok(ConfusionMatrix::new(model.num_classes())?.with_ignore_index(ignore))
+}
+
+/// Scores this shard's images of `dataset` (images `shard.index`, `shard.index + shard.count`,
+/// ...): each image's confusion matrix with its index, in index order. Distributed evaluation
+/// gathers every shard's list and merges them with [`Evaluation::from_images`].
+pub fn evaluate_shard(
+    model: &Fcn,
+    dataset: Arc<dyn Dataset>,
+    device: Device,
+    workers: usize,
+    inference: Inference,
+    shard: Shard,
+    mut on_image: impl FnMut(usize, &[u32]) -> Result<()>,
+) -> Result<Vec<(usize, ConfusionMatrix)>> {
+    let template = scoring_matrix(model, dataset.as_ref())?;
     let config = LoaderConfig {
         batch_size: 1,
         workers: workers.max(1),
@@ -180,9 +226,10 @@ pub fn evaluate_with(
         drop_last: false,
         seed: 0,
         normalization: normalization(model.preprocess()),
+        shard,
     };
     let loader = Loader::new(dataset, Compose::new(), config)?;
-    let mut images = 0;
+    let mut images = Vec::new();
     for batch in loader.epoch(0) {
         let batch = batch?;
         let input =
@@ -193,18 +240,12 @@ pub fn evaluate_with(
                 predict_labels_sliding(model, &input, device, window, stride)?
             }
         };
-        let mut image = matrix.empty_like();
+        let mut image = template.empty_like();
         image.update(&pred, &batch.labels)?;
-        matrix.merge(&image)?;
-        per_image.add_image(&image)?;
         on_image(batch.indices[0], &pred)?;
-        images += 1;
+        images.push((batch.indices[0], image));
     }
-    Ok(Evaluation {
-        matrix,
-        per_image,
-        images,
-    })
+    Ok(images)
 }
 
 #[cfg(test)]

@@ -16,17 +16,20 @@
 mod checkpoint;
 mod config;
 mod data;
+pub mod distributed;
 mod error;
 mod evaluate;
 mod report;
 mod train;
 
 pub use checkpoint::Checkpoint;
-pub use config::{AugmentConfig, DataConfig, LoopConfig, ModelConfig, OptimConfig, TrainConfig};
+pub use config::{
+    AugmentConfig, DataConfig, DistributedConfig, LoopConfig, ModelConfig, OptimConfig, TrainConfig,
+};
 pub use data::{open_dataset, open_datasets};
 pub use error::{Result, TrainError};
 pub use evaluate::{
-    Evaluation, Inference, evaluate, evaluate_with, normalization, predict_labels,
+    Evaluation, Inference, evaluate, evaluate_shard, evaluate_with, normalization, predict_labels,
     predict_labels_sliding,
 };
 pub use report::{render_report, write_report};

@@ -10,7 +10,7 @@ use fcn_core::{
     Adam, Device, Fcn, FcnConfig, Gradients, Lars, Mode, Optimizer, Reduction, Sgd, Strictness,
     Tape, Tensor, copy_matching_params, derive_seed, load_state_dict, read_safetensors, state_dict,
 };
-use fcn_data::loader::{Batch, Epoch, Loader, LoaderConfig, Sampling};
+use fcn_data::loader::{Batch, Epoch, Loader, LoaderConfig, Sampling, Shard};
 use fcn_data::transforms::{Compose, HorizontalFlip, PhotometricJitter, RandomCrop, RandomScale};
 use fcn_data::{ClassSet, Dataset};
 use serde::Serialize;
@@ -18,8 +18,12 @@ use serde::Serialize;
 use crate::checkpoint::Checkpoint;
 use crate::config::TrainConfig;
 use crate::data::open_datasets;
+use crate::distributed::{
+    Communicator, SingleProcess, all_reduce_gradients, average_model, broadcast_model,
+    collective_error, ranks_differing_from_root,
+};
 use crate::error::{Result, TrainError};
-use crate::evaluate::{Evaluation, evaluate, normalization};
+use crate::evaluate::{Evaluation, Inference, evaluate_shard, normalization, scoring_matrix};
 
 /// File names inside a run directory.
 pub mod files {
@@ -50,11 +54,11 @@ pub enum Event {
         step: u64,
         /// Steps in the run.
         total: u64,
-        /// The step's loss (mean over micro-batches).
+        /// The step's loss (over the whole global batch; rank 0's own in local SGD).
         loss: f32,
         /// The learning rate used.
         lr: f32,
-        /// Training images per second over the step.
+        /// Training images per second over the step (all ranks).
         images_per_s: f64,
     },
     /// An evaluation finished.
@@ -274,13 +278,35 @@ pub struct Run {
     step: u64,
     best_miou: Option<f64>,
     class_weights: Option<Vec<f32>>,
+    comm: Arc<dyn Communicator>,
+}
+
+/// What one micro-batch contributes to a step.
+struct MicroBatch {
+    grads: Gradients,
+    loss: f32,
+    images: usize,
+    /// The loss's normaliser: the (class-weighted) count of valid pixels for a `mean` loss,
+    /// the number of images for `sum`. Contributions are weighted by it, so any split of a
+    /// global batch (micro-batches, ranks) gives the gradient of the whole batch's loss.
+    weight: f64,
 }
 
 impl Run {
     /// Starts a new run in `dir`, which must not exist or be empty.
     pub fn create(config: TrainConfig, dir: &Path) -> Result<Self> {
+        Self::create_with(config, dir, Arc::new(SingleProcess))
+    }
+
+    /// Starts a new run as one rank of a data-parallel job: every rank calls it with the same
+    /// configuration (checked); rank 0 alone writes into `dir`.
+    pub fn create_with(
+        config: TrainConfig,
+        dir: &Path,
+        comm: Arc<dyn Communicator>,
+    ) -> Result<Self> {
         config.validate()?;
-        if dir.exists() {
+        if comm.rank() == 0 && dir.exists() {
             let mut entries =
                 std::fs::read_dir(dir).map_err(|e| TrainError::io("cannot read", dir, e))?;
             if entries.next().is_some() {
@@ -291,37 +317,82 @@ impl Run {
             }
         }
         // Datasets and model first: a run refused for bad data leaves nothing behind.
-        let run = Self::build(config, dir, None)?;
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::io("cannot create", dir, e))?;
-        fcn_data::write_atomically(&dir.join(files::CONFIG), run.config.to_toml().as_bytes())?;
+        let run = Self::build(config, dir, None, comm)?;
+        if run.comm.rank() == 0 {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::io("cannot create", dir, e))?;
+            fcn_data::write_atomically(
+                &dir.join(files::CONFIG),
+                run.config.to_toml().as_bytes(),
+            )?;
+        }
         Ok(run)
     }
 
     /// Continues the run in `dir` from its last checkpoint, with its saved configuration.
     pub fn resume(dir: &Path) -> Result<Self> {
-        let config = TrainConfig::from_file(&dir.join(files::CONFIG))?;
+        Self::resume_with(dir, Arc::new(SingleProcess))
+    }
+
+    /// Continues a run as one rank of a data-parallel job, with any number of ranks: rank 0
+    /// reads the configuration and the checkpoint and sends them to the others (which need
+    /// not see `dir`).
+    pub fn resume_with(dir: &Path, comm: Arc<dyn Communicator>) -> Result<Self> {
+        let config_path = dir.join(files::CONFIG);
         let checkpoint_path = dir.join(files::CHECKPOINT);
-        if !checkpoint_path.exists() {
-            return Err(TrainError::RunDir {
-                path: dir.to_owned(),
-                message: format!("has no {} to resume from", files::CHECKPOINT),
-            });
+        let (mut config_bytes, mut checkpoint_bytes) = (Vec::new(), Vec::new());
+        if comm.rank() == 0 {
+            config_bytes = std::fs::read(&config_path)
+                .map_err(|e| TrainError::io("cannot read", &config_path, e))?;
+            if !checkpoint_path.exists() {
+                return Err(TrainError::RunDir {
+                    path: dir.to_owned(),
+                    message: format!("has no {} to resume from", files::CHECKPOINT),
+                });
+            }
+            checkpoint_bytes = std::fs::read(&checkpoint_path)
+                .map_err(|e| TrainError::io("cannot read checkpoint", &checkpoint_path, e))?;
         }
-        let checkpoint = Checkpoint::load(&checkpoint_path)?;
-        truncate_log(&dir.join(files::LOG), checkpoint.step)?;
-        Self::build(config, dir, Some((checkpoint, checkpoint_path)))
+        comm.broadcast_bytes(&mut config_bytes, 0)?;
+        comm.broadcast_bytes(&mut checkpoint_bytes, 0)?;
+        let text = String::from_utf8(config_bytes).map_err(|_| {
+            TrainError::config("config.toml", format!("{} is not UTF-8", config_path.display()))
+        })?;
+        let config = TrainConfig::from_toml(&text, &config_path)?;
+        let checkpoint = Checkpoint::from_bytes(&checkpoint_bytes, &checkpoint_path)?;
+        drop(checkpoint_bytes);
+        if comm.rank() == 0 {
+            truncate_log(&dir.join(files::LOG), checkpoint.step)?;
+        }
+        Self::build(config, dir, Some((checkpoint, checkpoint_path)), comm)
     }
 
     fn build(
         config: TrainConfig,
         dir: &Path,
         checkpoint: Option<(Checkpoint, PathBuf)>,
+        comm: Arc<dyn Communicator>,
     ) -> Result<Self> {
-        let device: Device = config
-            .train
-            .device
-            .parse()
-            .map_err(|e: String| TrainError::config("train.device", e))?;
+        // Ranks may train on different devices (one GPU each); everything else must match.
+        let mut shared = config.clone();
+        shared.train.device.clear();
+        let differing = ranks_differing_from_root(comm.as_ref(), shared.to_toml().as_bytes())?;
+        if !differing.is_empty() {
+            return Err(collective_error(
+                comm.as_ref(),
+                format!(
+                    "ranks {differing:?} were given a configuration different from rank 0's; \
+                     start every rank with the same command"
+                ),
+            ));
+        }
+        let device: Device = match comm.device() {
+            Some(device) => device,
+            None => config
+                .train
+                .device
+                .parse()
+                .map_err(|e: String| TrainError::config("train.device", e))?,
+        };
         let (train, val) = open_datasets(&config)?;
         let classes = train.classes().clone();
         let class_weights = match config.optim.class_weights.as_str() {
@@ -330,7 +401,8 @@ impl Run {
         };
         let seed = config.train.seed;
         let mut model = Fcn::new(model_config(&config, &classes)?, seed)?;
-        if let Some(init) = &config.model.init {
+        // Rank 0 reads the initial weights; the broadcast below gives them to every rank.
+        if let Some(init) = config.model.init.as_ref().filter(|_| comm.rank() == 0) {
             let path = PathBuf::from(init);
             let weights = read_safetensors(&path)?;
             let mut source = model.clone();
@@ -338,14 +410,23 @@ impl Run {
             copy_matching_params(&mut model, &source);
         }
         let mut optimizer = optimizer(&config)?;
+        let global_batch = config.train.batch_size * comm.size();
         let (step, epoch, batch_in_epoch, best_miou) = match checkpoint {
             Some((c, path)) => {
                 load_state_dict(&mut model, &c.model, Strictness::Strict, &path)?;
                 optimizer.load_state(c.optimizer)?;
-                (c.step, c.epoch, c.batch_in_epoch, c.best_miou)
+                // Another number of ranks changes the loader's global batch: continue at the
+                // first batch holding no image already used in this epoch.
+                let written_with = match c.global_batch {
+                    0 => config.train.batch_size,
+                    n => n,
+                };
+                let used = c.batch_in_epoch * written_with;
+                (c.step, c.epoch, used.div_ceil(global_batch), c.best_miou)
             }
             None => (0, 0, 0, None),
         };
+        broadcast_model(comm.as_ref(), &mut model)?;
         model.to_device(device)?;
         let ignore = classes.ignore().unwrap_or(255);
         let loader = Loader::new(
@@ -359,6 +440,10 @@ impl Run {
                 drop_last: true,
                 seed,
                 normalization: normalization(model.preprocess()),
+                shard: Shard {
+                    index: comm.rank(),
+                    count: comm.size(),
+                },
             },
         )?;
         Ok(Self {
@@ -378,7 +463,19 @@ impl Run {
             step,
             best_miou,
             class_weights,
+            comm,
         })
+    }
+
+    /// This process's rank and the number of ranks.
+    pub fn rank(&self) -> (usize, usize) {
+        (self.comm.rank(), self.comm.size())
+    }
+
+    /// The communicator (so a failing caller can end every rank with
+    /// [`Communicator::abort`]).
+    pub fn communicator(&self) -> &dyn Communicator {
+        self.comm.as_ref()
     }
 
     /// The model being trained.
@@ -391,22 +488,37 @@ impl Run {
         self.step
     }
 
-    fn micro_batch(&mut self, micro: u64) -> Result<(Gradients, f32, usize)> {
+    fn micro_batch(&mut self, micro: u64) -> Result<MicroBatch> {
         let batch = self.stream.next()?;
         let images = batch.len();
         let target: Vec<i64> = batch.labels.iter().map(|&v| i64::from(v)).collect();
+        let ignore = i64::from(self.classes.ignore().unwrap_or(255));
+        let reduction = match self.config.optim.loss.as_str() {
+            "sum" => Reduction::SumOverBatch,
+            _ => Reduction::Mean,
+        };
+        let weight = match reduction {
+            Reduction::SumOverBatch => images as f64,
+            _ => target
+                .iter()
+                .filter(|&&t| t != ignore)
+                .map(|&t| {
+                    let w = self.class_weights.as_ref().and_then(|w| w.get(t as usize));
+                    f64::from(w.copied().unwrap_or(1.0))
+                })
+                .sum(),
+        };
         let input = Tensor::from_vec(batch.images, &batch.shape)
             .and_then(|t| t.to_device(self.device))
             .map_err(fcn_core::CoreError::from)?;
         let mut tape = Tape::new();
         let x = tape.constant(input);
-        let seed = derive_seed(self.config.train.seed, &format!("dropout {micro}"));
-        let logits = self.model.forward(&mut tape, &x, Mode::Train { seed })?;
-        let reduction = match self.config.optim.loss.as_str() {
-            "sum" => Reduction::SumOverBatch,
-            _ => Reduction::Mean,
+        let stream = match self.comm.rank() {
+            0 => format!("dropout {micro}"),
+            rank => format!("dropout {micro} rank {rank}"),
         };
-        let ignore = i64::from(self.classes.ignore().unwrap_or(255));
+        let seed = derive_seed(self.config.train.seed, &stream);
+        let logits = self.model.forward(&mut tape, &x, Mode::Train { seed })?;
         let loss = tape.softmax_cross_entropy(
             &logits,
             &target,
@@ -416,14 +528,24 @@ impl Run {
         )?;
         drop(logits);
         let value = loss.value().to_vec().map_err(fcn_core::CoreError::from)?[0];
-        Ok((tape.backward(&loss)?, value, images))
+        Ok(MicroBatch {
+            grads: tape.backward(&loss)?,
+            loss: value,
+            images,
+            weight,
+        })
     }
 
+    /// Rank 0 writes the checkpoint; every rank holds the same state in sync mode.
     fn checkpoint(&self) -> Result<()> {
+        if self.comm.rank() != 0 {
+            return Ok(());
+        }
         Checkpoint {
             step: self.step,
             epoch: self.stream.epoch,
             batch_in_epoch: self.stream.batch_in_epoch,
+            global_batch: self.config.train.batch_size * self.comm.size(),
             best_miou: self.best_miou,
             model: state_dict(&self.model),
             optimizer: self.optimizer.state(),
@@ -432,50 +554,56 @@ impl Run {
     }
 
     /// Evaluates on the validation set, logs it, keeps the best weights and saves a few
-    /// predictions.
+    /// predictions. With several ranks, each scores its share of the images and rank 0 merges
+    /// them (exactly the single-process numbers) and writes the files.
     pub fn evaluate(&mut self, elapsed_s: f64) -> Result<Evaluation> {
-        let predictions_dir = self.dir.join(files::PREDICTIONS);
         let keep = self.config.train.predictions;
-        if keep > 0 {
-            std::fs::create_dir_all(&predictions_dir)
-                .map_err(|e| TrainError::io("cannot create", &predictions_dir, e))?;
-        }
-        let val = Arc::clone(&self.val);
-        let colors = self.classes.colors().to_vec();
-        let evaluation = evaluate(
+        let template = scoring_matrix(&self.model, self.val.as_ref())?;
+        let mut kept: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut images = evaluate_shard(
             &self.model,
             Arc::clone(&self.val),
             self.device,
             self.config.train.workers,
+            Inference::Whole,
+            Shard {
+                index: self.comm.rank(),
+                count: self.comm.size(),
+            },
             |index, pred| {
-                if index >= keep {
-                    return Ok(());
-                }
-                let sample = val.get(index)?;
-                let (h, w) = sample.dim();
-                let pred: Vec<u8> = pred.iter().map(|&p| p as u8).collect();
-                let pred = ndarray::Array2::from_shape_vec((h, w), pred)
-                    .map_err(|_| TrainError::config("data.val", "prediction size mismatch"))?;
-                let stem = format!("{index:04}");
-                fcn_data::write_rgb_png(
-                    &predictions_dir.join(format!("{stem}_image.png")),
-                    &sample.image,
-                )?;
-                fcn_data::write_palette_png(
-                    &predictions_dir.join(format!("{stem}_pred.png")),
-                    &pred,
-                    &colors,
-                )?;
-                if let Some(gt) = sample.label.to_u8() {
-                    fcn_data::write_palette_png(
-                        &predictions_dir.join(format!("{stem}_gt.png")),
-                        &gt,
-                        &colors,
-                    )?;
+                if index < keep {
+                    kept.push((index, pred.iter().map(|&p| p as u8).collect()));
                 }
                 Ok(())
             },
         )?;
+        if self.comm.size() > 1 {
+            let payload = serde_json::to_vec(&(&images, &kept))
+                .map_err(|e| collective_error(self.comm.as_ref(), e.to_string()))?;
+            images.clear();
+            kept.clear();
+            for (rank, bytes) in self.comm.all_gather_bytes(&payload)?.iter().enumerate() {
+                type Part = (Vec<(usize, fcn_metrics::ConfusionMatrix)>, Vec<(usize, Vec<u8>)>);
+                let (part_images, part_kept): Part = serde_json::from_slice(bytes).map_err(|e| {
+                    collective_error(
+                        self.comm.as_ref(),
+                        format!("rank {rank} sent unreadable scores: {e}"),
+                    )
+                })?;
+                images.extend(part_images);
+                kept.extend(part_kept);
+            }
+        }
+        let evaluation = Evaluation::from_images(&template, &images)?;
+        let miou = evaluation.matrix.mean_iou();
+        let improved = miou.is_some_and(|m| self.best_miou.is_none_or(|b| m > b));
+        if improved {
+            self.best_miou = miou;
+        }
+        if self.comm.rank() != 0 {
+            return Ok(evaluation);
+        }
+        self.save_predictions(&kept)?;
         let report = evaluation.report(self.classes.names())?;
         let baseline = evaluation.majority_baseline_miou();
         let record = EvalRecord {
@@ -492,14 +620,51 @@ impl Run {
         let pretty = serde_json::to_string_pretty(&record)
             .map_err(|e| TrainError::config("log", e.to_string()))?;
         fcn_data::write_atomically(&self.dir.join(files::EVAL), pretty.as_bytes())?;
-        let miou = evaluation.matrix.mean_iou();
-        if let Some(m) = miou
-            && self.best_miou.is_none_or(|b| m > b)
-        {
-            self.best_miou = Some(m);
+        if improved {
             self.model.save(&self.dir.join(files::BEST))?;
         }
         Ok(evaluation)
+    }
+
+    /// Writes the image, prediction and ground truth of each kept validation image.
+    fn save_predictions(&self, kept: &[(usize, Vec<u8>)]) -> Result<()> {
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let dir = self.dir.join(files::PREDICTIONS);
+        std::fs::create_dir_all(&dir).map_err(|e| TrainError::io("cannot create", &dir, e))?;
+        let colors = self.classes.colors();
+        for (index, pred) in kept {
+            let sample = self.val.get(*index)?;
+            let (h, w) = sample.dim();
+            let pred = ndarray::Array2::from_shape_vec((h, w), pred.clone())
+                .map_err(|_| TrainError::config("data.val", "prediction size mismatch"))?;
+            let stem = format!("{index:04}");
+            fcn_data::write_rgb_png(&dir.join(format!("{stem}_image.png")), &sample.image)?;
+            fcn_data::write_palette_png(&dir.join(format!("{stem}_pred.png")), &pred, colors)?;
+            if let Some(gt) = sample.label.to_u8() {
+                fcn_data::write_palette_png(&dir.join(format!("{stem}_gt.png")), &gt, colors)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoints and reports a run stopped on request.
+    fn interrupted(
+        &mut self,
+        started: Instant,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<Summary> {
+        // Local SGD stops only right after an average, so every rank holds the same model.
+        self.checkpoint()?;
+        on_event(&Event::Checkpoint { step: self.step });
+        Ok(Summary {
+            steps: self.step,
+            interrupted: true,
+            mean_iou: None,
+            baseline_mean_iou: None,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 
     /// Trains to the configured number of steps (or until `stop` is set, after which it
@@ -511,20 +676,16 @@ impl Run {
     ) -> Result<Summary> {
         let started = Instant::now();
         let total = self.config.train.iterations;
-        let schedule = self.config.schedule()?;
+        let ranks = self.comm.size();
+        let schedule = self.config.schedule_for(ranks)?;
         let accumulate = self.config.train.accumulate as u64;
+        let local_sgd = self.config.distributed.mode == "local-sgd" && ranks > 1;
+        let average_every = self.config.distributed.average_every;
+        let bucket_values = self.config.distributed.bucket_mib * (1 << 20) / 4;
         let mut last = None;
         while self.step < total {
-            if stop.load(Ordering::SeqCst) {
-                self.checkpoint()?;
-                on_event(&Event::Checkpoint { step: self.step });
-                return Ok(Summary {
-                    steps: self.step,
-                    interrupted: true,
-                    mean_iou: None,
-                    baseline_mean_iou: None,
-                    seconds: started.elapsed().as_secs_f64(),
-                });
+            if ranks == 1 && stop.load(Ordering::SeqCst) {
+                return self.interrupted(started, &mut on_event);
             }
             let step_start = Instant::now();
             let lr = schedule.at_with_warmup(
@@ -532,18 +693,43 @@ impl Run {
                 self.config.optim.warmup_steps,
                 self.config.optim.warmup_start,
             );
+            // Each contribution (micro-batch, rank) is weighted by its loss normaliser, so the
+            // sum over all of them, divided by the total weight, is the gradient of the loss
+            // of the whole global batch. A lone contribution is used as it is.
+            let weighted = accumulate as usize * if local_sgd { 1 } else { ranks } > 1;
             let mut grads = Gradients::default();
-            let (mut loss_sum, mut images) = (0.0f64, 0usize);
+            // Weight, weighted loss, images, stop requests.
+            let mut totals = [0.0f64; 4];
             for micro in 0..accumulate {
-                let (g, loss, n) = self.micro_batch(self.step * accumulate + micro)?;
-                grads.accumulate(g)?;
-                loss_sum += f64::from(loss);
-                images += n;
+                let mut m = self.micro_batch(self.step * accumulate + micro)?;
+                if weighted {
+                    m.grads.scale(m.weight as f32)?;
+                }
+                grads.accumulate(m.grads)?;
+                totals[0] += m.weight;
+                totals[1] += f64::from(m.loss) * m.weight;
+                totals[2] += m.images as f64;
             }
-            if accumulate > 1 {
-                grads.scale(1.0 / accumulate as f32)?;
+            totals[3] = f64::from(u8::from(stop.load(Ordering::SeqCst)));
+            let next = self.step + 1;
+            let every = |n: u64| n > 0 && next.is_multiple_of(n);
+            let synchronise = !local_sgd
+                || every(average_every)
+                || every(self.config.train.eval_every)
+                || every(self.config.train.checkpoint_every)
+                || next == total;
+            if !local_sgd {
+                self.comm.all_reduce_sum_f64(&mut totals)?;
+                all_reduce_gradients(self.comm.as_ref(), &self.model, &mut grads, bucket_values)?;
             }
-            let loss = (loss_sum / accumulate as f64) as f32;
+            if weighted && totals[0] > 0.0 {
+                grads.scale((1.0 / totals[0]) as f32)?;
+            }
+            let loss = if totals[0] > 0.0 {
+                (totals[1] / totals[0]) as f32
+            } else {
+                0.0
+            };
             if !loss.is_finite() {
                 return Err(TrainError::Diverged {
                     step: self.step,
@@ -554,7 +740,19 @@ impl Run {
             self.optimizer.step(&mut self.model, &grads, lr)?;
             drop(grads);
             self.step += 1;
-            let images_per_s = images as f64 / step_start.elapsed().as_secs_f64();
+            let mut images = totals[2];
+            let mut stop_requested = totals[3] > 0.0;
+            if local_sgd && synchronise {
+                average_model(self.comm.as_ref(), &mut self.model, bucket_values)?;
+                let mut flags = [f64::from(u8::from(stop_requested))];
+                self.comm.all_reduce_sum_f64(&mut flags)?;
+                stop_requested = flags[0] > 0.0;
+            } else if local_sgd {
+                // Ranks agree on stopping only when they synchronise.
+                stop_requested = false;
+                images *= ranks as f64;
+            }
+            let images_per_s = images / step_start.elapsed().as_secs_f64();
             let record = StepRecord {
                 kind: "step",
                 step: self.step,
@@ -563,9 +761,11 @@ impl Run {
                 images_per_s,
                 elapsed_s: started.elapsed().as_secs_f64(),
             };
-            let json = serde_json::to_string(&record)
-                .map_err(|e| TrainError::config("log", e.to_string()))?;
-            append_line(&self.dir.join(files::LOG), &json)?;
+            if self.comm.rank() == 0 {
+                let json = serde_json::to_string(&record)
+                    .map_err(|e| TrainError::config("log", e.to_string()))?;
+                append_line(&self.dir.join(files::LOG), &json)?;
+            }
             on_event(&Event::Step {
                 step: self.step,
                 total,
@@ -590,8 +790,13 @@ impl Run {
                 self.checkpoint()?;
                 on_event(&Event::Checkpoint { step: self.step });
             }
+            if stop_requested && self.step < total {
+                return self.interrupted(started, &mut on_event);
+            }
         }
-        self.model.save(&self.dir.join(files::FINAL))?;
+        if self.comm.rank() == 0 {
+            self.model.save(&self.dir.join(files::FINAL))?;
+        }
         let (mean_iou, baseline_mean_iou) = match last {
             Some(Event::Eval {
                 mean_iou,
