@@ -234,11 +234,7 @@ impl Watchdog {
 
 /// The trainable parameters of `model` that have a gradient, in `state_dict` order.
 fn trainable(model: &Fcn) -> Vec<&fcn_core::Param> {
-    model
-        .params()
-        .into_iter()
-        .filter(|p| p.trainable)
-        .collect()
+    model.params().into_iter().filter(|p| p.trainable).collect()
 }
 
 /// Sums every rank's gradients (bucketed), in place. Every rank must hold a gradient for the
@@ -285,11 +281,7 @@ pub fn broadcast_model(comm: &dyn Communicator, model: &mut Fcn) -> Result<()> {
 
 /// Replaces every rank's trainable parameters by their mean over ranks (local SGD's
 /// synchronisation).
-pub fn average_model(
-    comm: &dyn Communicator,
-    model: &mut Fcn,
-    bucket_values: usize,
-) -> Result<()> {
+pub fn average_model(comm: &dyn Communicator, model: &mut Fcn, bucket_values: usize) -> Result<()> {
     if comm.size() == 1 {
         return Ok(());
     }
@@ -327,10 +319,7 @@ mod mpi_backend;
 #[cfg(feature = "mpi")]
 pub use mpi_backend::Mpi;
 
-#[cfg(feature = "nccl")]
-mod nccl_backend;
-#[cfg(feature = "nccl")]
-pub use nccl_backend::Nccl;
+// NCCL_BACKEND (crates/fcn-train/src/distributed/nccl_backend.rs, feature nccl) goes here.
 
 /// The error of a collective that failed on this rank.
 pub(crate) fn collective_error(

@@ -32,7 +32,10 @@ pub struct Evaluation {
 impl Evaluation {
     /// Merges per-image confusion matrices (sorted by index first, so that every split of the
     /// images into shards gives the same per-image averages, bit for bit).
-    pub fn from_images(template: &ConfusionMatrix, images: &[(usize, ConfusionMatrix)]) -> Result<Self> {
+    pub fn from_images(
+        template: &ConfusionMatrix,
+        images: &[(usize, ConfusionMatrix)],
+    ) -> Result<Self> {
         let mut order: Vec<&(usize, ConfusionMatrix)> = images.iter().collect();
         order.sort_by_key(|(index, _)| *index);
         let mut matrix = template.empty_like();

@@ -320,10 +320,7 @@ impl Run {
         let run = Self::build(config, dir, None, comm)?;
         if run.comm.rank() == 0 {
             std::fs::create_dir_all(dir).map_err(|e| TrainError::io("cannot create", dir, e))?;
-            fcn_data::write_atomically(
-                &dir.join(files::CONFIG),
-                run.config.to_toml().as_bytes(),
-            )?;
+            fcn_data::write_atomically(&dir.join(files::CONFIG), run.config.to_toml().as_bytes())?;
         }
         Ok(run)
     }
@@ -355,7 +352,10 @@ impl Run {
         comm.broadcast_bytes(&mut config_bytes, 0)?;
         comm.broadcast_bytes(&mut checkpoint_bytes, 0)?;
         let text = String::from_utf8(config_bytes).map_err(|_| {
-            TrainError::config("config.toml", format!("{} is not UTF-8", config_path.display()))
+            TrainError::config(
+                "config.toml",
+                format!("{} is not UTF-8", config_path.display()),
+            )
         })?;
         let config = TrainConfig::from_toml(&text, &config_path)?;
         let checkpoint = Checkpoint::from_bytes(&checkpoint_bytes, &checkpoint_path)?;
@@ -583,13 +583,17 @@ impl Run {
             images.clear();
             kept.clear();
             for (rank, bytes) in self.comm.all_gather_bytes(&payload)?.iter().enumerate() {
-                type Part = (Vec<(usize, fcn_metrics::ConfusionMatrix)>, Vec<(usize, Vec<u8>)>);
-                let (part_images, part_kept): Part = serde_json::from_slice(bytes).map_err(|e| {
-                    collective_error(
-                        self.comm.as_ref(),
-                        format!("rank {rank} sent unreadable scores: {e}"),
-                    )
-                })?;
+                type Part = (
+                    Vec<(usize, fcn_metrics::ConfusionMatrix)>,
+                    Vec<(usize, Vec<u8>)>,
+                );
+                let (part_images, part_kept): Part =
+                    serde_json::from_slice(bytes).map_err(|e| {
+                        collective_error(
+                            self.comm.as_ref(),
+                            format!("rank {rank} sent unreadable scores: {e}"),
+                        )
+                    })?;
                 images.extend(part_images);
                 kept.extend(part_kept);
             }

@@ -27,9 +27,7 @@ impl Mpi {
     /// Initialises MPI; collectives that wait longer than `timeout` end the process.
     pub fn init(timeout: Duration) -> Result<Self> {
         let (universe, _threading) = mpi::initialize_with_threading(Threading::Funneled)
-            .ok_or_else(|| {
-                collective_error(&super::SingleProcess, "MPI is already initialised")
-            })?;
+            .ok_or_else(|| collective_error(&super::SingleProcess, "MPI is already initialised"))?;
         let world = universe.world();
         let (rank, size) = (world.rank() as usize, world.size() as usize);
         Ok(Self {
@@ -96,8 +94,9 @@ impl Communicator for Mpi {
         let len = usize::try_from(len)
             .map_err(|_| collective_error(self, "broadcast length overflows"))?;
         bytes.resize(len, 0);
-        self.watchdog
-            .guard("broadcast (bytes)", || process.broadcast_into(&mut bytes[..]));
+        self.watchdog.guard("broadcast (bytes)", || {
+            process.broadcast_into(&mut bytes[..])
+        });
         Ok(())
     }
 
