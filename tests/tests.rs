@@ -2,5 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod data_cli;
+#[cfg(feature = "mpi")]
+mod distributed_cli;
 mod eval_cli;
 mod train_cli;
