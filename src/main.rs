@@ -466,7 +466,7 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
 
 fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
     let comm = communicator(&args, threads_set)?;
-    let result = train_as(args, std::sync::Arc::clone(&comm));
+    let result = train_as(args, std::rc::Rc::clone(&comm));
     if let Err(err) = &result
         && comm.size() > 1
     {
@@ -485,10 +485,10 @@ fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
 fn communicator(
     args: &TrainArgs,
     threads_set: bool,
-) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
     let timeout = std::time::Duration::from_secs(args.collective_timeout.max(1));
-    let comm: std::sync::Arc<dyn fcn::train::distributed::Communicator> = match args.distributed {
-        Distributed::None => std::sync::Arc::new(fcn::train::distributed::SingleProcess),
+    let comm: std::rc::Rc<dyn fcn::train::distributed::Communicator> = match args.distributed {
+        Distributed::None => std::rc::Rc::new(fcn::train::distributed::SingleProcess),
         Distributed::Mpi => mpi_communicator(timeout)?,
         Distributed::Nccl => nccl_communicator(timeout)?,
     };
@@ -514,8 +514,8 @@ fn communicator(
 #[cfg(feature = "mpi")]
 fn mpi_communicator(
     timeout: std::time::Duration,
-) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
-    Ok(std::sync::Arc::new(fcn::train::distributed::Mpi::init(
+) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
+    Ok(std::rc::Rc::new(fcn::train::distributed::Mpi::init(
         timeout,
     )?))
 }
@@ -523,7 +523,7 @@ fn mpi_communicator(
 #[cfg(not(feature = "mpi"))]
 fn mpi_communicator(
     _timeout: std::time::Duration,
-) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
     anyhow::bail!(
         "--distributed mpi: this fcn was built without MPI; run `bash scripts/install-mpi.sh`, \
          then build with `cargo build --release --features mpi`"
@@ -533,8 +533,8 @@ fn mpi_communicator(
 #[cfg(feature = "nccl")]
 fn nccl_communicator(
     timeout: std::time::Duration,
-) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
-    Ok(std::sync::Arc::new(fcn::train::distributed::Nccl::init(
+) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
+    Ok(std::rc::Rc::new(fcn::train::distributed::Nccl::init(
         timeout,
     )?))
 }
@@ -542,7 +542,7 @@ fn nccl_communicator(
 #[cfg(not(feature = "nccl"))]
 fn nccl_communicator(
     _timeout: std::time::Duration,
-) -> anyhow::Result<std::sync::Arc<dyn fcn::train::distributed::Communicator>> {
+) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
     anyhow::bail!(
         "--distributed nccl: this fcn was built without NCCL; run `bash scripts/install-mpi.sh`, \
          then build with `cargo build --release --features nccl`"
@@ -551,7 +551,7 @@ fn nccl_communicator(
 
 fn train_as(
     args: TrainArgs,
-    comm: std::sync::Arc<dyn fcn::train::distributed::Communicator>,
+    comm: std::rc::Rc<dyn fcn::train::distributed::Communicator>,
 ) -> anyhow::Result<()> {
     use fcn::train::{Run, TrainConfig};
     let leader = comm.rank() == 0;

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -278,7 +279,7 @@ pub struct Run {
     step: u64,
     best_miou: Option<f64>,
     class_weights: Option<Vec<f32>>,
-    comm: Arc<dyn Communicator>,
+    comm: Rc<dyn Communicator>,
 }
 
 /// What one micro-batch contributes to a step.
@@ -295,7 +296,7 @@ struct MicroBatch {
 impl Run {
     /// Starts a new run in `dir`, which must not exist or be empty.
     pub fn create(config: TrainConfig, dir: &Path) -> Result<Self> {
-        Self::create_with(config, dir, Arc::new(SingleProcess))
+        Self::create_with(config, dir, Rc::new(SingleProcess))
     }
 
     /// Starts a new run as one rank of a data-parallel job: every rank calls it with the same
@@ -303,7 +304,7 @@ impl Run {
     pub fn create_with(
         config: TrainConfig,
         dir: &Path,
-        comm: Arc<dyn Communicator>,
+        comm: Rc<dyn Communicator>,
     ) -> Result<Self> {
         config.validate()?;
         if comm.rank() == 0 && dir.exists() {
@@ -327,13 +328,13 @@ impl Run {
 
     /// Continues the run in `dir` from its last checkpoint, with its saved configuration.
     pub fn resume(dir: &Path) -> Result<Self> {
-        Self::resume_with(dir, Arc::new(SingleProcess))
+        Self::resume_with(dir, Rc::new(SingleProcess))
     }
 
     /// Continues a run as one rank of a data-parallel job, with any number of ranks: rank 0
     /// reads the configuration and the checkpoint and sends them to the others (which need
     /// not see `dir`).
-    pub fn resume_with(dir: &Path, comm: Arc<dyn Communicator>) -> Result<Self> {
+    pub fn resume_with(dir: &Path, comm: Rc<dyn Communicator>) -> Result<Self> {
         let config_path = dir.join(files::CONFIG);
         let checkpoint_path = dir.join(files::CHECKPOINT);
         let (mut config_bytes, mut checkpoint_bytes) = (Vec::new(), Vec::new());
@@ -370,7 +371,7 @@ impl Run {
         config: TrainConfig,
         dir: &Path,
         checkpoint: Option<(Checkpoint, PathBuf)>,
-        comm: Arc<dyn Communicator>,
+        comm: Rc<dyn Communicator>,
     ) -> Result<Self> {
         // Ranks may train on different devices (one GPU each); everything else must match.
         let mut shared = config.clone();
