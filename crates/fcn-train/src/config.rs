@@ -217,7 +217,9 @@ pub struct LoopConfig {
     pub iterations: u64,
     /// Images per micro-batch.
     pub batch_size: usize,
-    /// Micro-batches per optimizer step (gradient accumulation).
+    /// Micro-batches per optimizer step (gradient accumulation). Each micro-batch's gradient
+    /// is weighted by its loss normaliser, so the step is exactly that of one batch of
+    /// `batch_size x accumulate` images.
     pub accumulate: usize,
     /// Evaluate every this many steps (and at the end); 0 = only at the end.
     pub eval_every: u64,
