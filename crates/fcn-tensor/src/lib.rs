@@ -30,7 +30,8 @@
 //! and a plain GEMM for 1x1 convolutions. Results do not depend on the number of threads.
 //! With the `cuda` feature, tensors can live on an NVIDIA GPU ([`Tensor::to_device`]), where
 //! every operation runs (cuBLAS SGEMM and NVRTC kernels); without the feature a GPU operand is
-//! [`TensorError::Unsupported`].
+//! [`TensorError::Unsupported`]. With the `nccl` feature, the `interop` module gives collective
+//! libraries (NCCL) the device memory of GPU tensors and the stream they are computed on.
 //!
 //! # Errors
 //!
@@ -45,6 +46,8 @@ mod cpu;
 mod cuda;
 mod device;
 mod error;
+#[cfg(feature = "nccl")]
+pub mod interop;
 pub mod ops;
 mod tensor;
 

@@ -319,7 +319,10 @@ mod mpi_backend;
 #[cfg(feature = "mpi")]
 pub use mpi_backend::Mpi;
 
-// NCCL_BACKEND (crates/fcn-train/src/distributed/nccl_backend.rs, feature nccl) goes here.
+#[cfg(feature = "nccl")]
+mod nccl_backend;
+#[cfg(feature = "nccl")]
+pub use nccl_backend::Nccl;
 
 /// The error of a collective that failed on this rank.
 pub(crate) fn collective_error(

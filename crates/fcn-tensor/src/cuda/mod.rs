@@ -1188,3 +1188,78 @@ pub(crate) fn conv_transpose2d_backward(
         gb.map(|gb| Tensor::from_cuda(b.storage(gb, g.in_c), &[g.in_c])),
     ))
 }
+
+/// The stream every operation on GPU `ordinal` runs on (see [`crate::interop::stream`]).
+#[cfg(feature = "nccl")]
+pub(crate) fn stream(ordinal: usize) -> Result<Arc<CudaStream>> {
+    Ok(Arc::clone(&backend(ordinal)?.stream))
+}
+
+/// The number of CUDA devices (see [`crate::interop::device_count`]).
+#[cfg(feature = "nccl")]
+pub(crate) fn device_count() -> Result<usize> {
+    guarded(0, "CUDA driver", || {
+        // SAFETY: only tries to open the shared library by its candidate names.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(unavailable(
+                0,
+                "the CUDA driver library (libcuda) was not found: no NVIDIA driver on this machine",
+            ));
+        }
+        let count = CudaContext::device_count()
+            .map_err(|e| unavailable(0, format!("the CUDA driver cannot list devices: {e}")))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    })
+}
+
+/// Whether cudarc finds the NCCL library (see [`crate::interop::nccl_available`]).
+#[cfg(feature = "nccl")]
+pub(crate) fn nccl_available(ordinal: usize) -> Result<()> {
+    // SAFETY: only tries to open the shared library by its candidate names.
+    if unsafe { cudarc::nccl::sys::is_culib_present() } {
+        return Ok(());
+    }
+    let mut names = cudarc::get_lib_name_candidates("nccl");
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    Err(unavailable(
+        ordinal,
+        format!(
+            "the NCCL library (libnccl) was not found: none of {} loads. NCCL installs \
+             libnccl.so.2, which is not among these names: make a folder with a link \
+             `libnccl.so -> /path/to/libnccl.so.2` and put it on LD_LIBRARY_PATH",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// The device memory of a GPU tensor (see [`crate::interop::cuda_view`]).
+#[cfg(feature = "nccl")]
+pub(crate) fn view(t: &Tensor) -> Option<cudarc::driver::CudaView<'_, f32>> {
+    match t.storage() {
+        crate::tensor::Storage::Cuda(s) => Some(s.buf.slice(..s.len)),
+        crate::tensor::Storage::Cpu(_) => None,
+    }
+}
+
+/// A GPU tensor over `buf` (see [`crate::interop::tensor_from_cuda`]).
+#[cfg(feature = "nccl")]
+pub(crate) fn tensor_from_slice(buf: CudaSlice<f32>, shape: &[usize]) -> Result<Tensor> {
+    let len: usize = shape.iter().product();
+    if buf.len() < len.max(1) {
+        return Err(TensorError::DataLength {
+            shape: shape.to_vec(),
+            expected: len.max(1),
+            actual: buf.len(),
+        });
+    }
+    let ordinal = buf.context().ordinal();
+    Ok(Tensor::from_cuda(
+        CudaStorage {
+            buf: Arc::new(buf),
+            len,
+            ordinal,
+        },
+        shape,
+    ))
+}

@@ -18,6 +18,8 @@ use crate::error::Result;
 /// never do. Dropping it finalizes MPI.
 pub struct Mpi {
     world: SimpleCommunicator,
+    /// `mpi`, or `nccl` when it serves the NCCL communicator.
+    backend: &'static str,
     watchdog: Watchdog,
     // Last: finalizes MPI when dropped, after everything above.
     _universe: Universe,
@@ -26,15 +28,27 @@ pub struct Mpi {
 impl Mpi {
     /// Initialises MPI; collectives that wait longer than `timeout` end the process.
     pub fn init(timeout: Duration) -> Result<Self> {
+        Self::init_as(timeout, "mpi")
+    }
+
+    /// [`init`](Self::init) for the communicator `backend`, which names it in errors.
+    pub(crate) fn init_as(timeout: Duration, backend: &'static str) -> Result<Self> {
         let (universe, _threading) = mpi::initialize_with_threading(Threading::Funneled)
             .ok_or_else(|| collective_error(&super::SingleProcess, "MPI is already initialised"))?;
         let world = universe.world();
         let (rank, size) = (world.rank() as usize, world.size() as usize);
         Ok(Self {
             world,
-            watchdog: Watchdog::start(timeout, "mpi", rank, size),
+            backend,
+            watchdog: Watchdog::start(timeout, backend, rank, size),
             _universe: universe,
         })
+    }
+
+    /// The watchdog of this process's collectives (the NCCL communicator shares it).
+    #[cfg(feature = "nccl")]
+    pub(super) fn watchdog(&self) -> &Watchdog {
+        &self.watchdog
     }
 
     fn root(&self, root: usize) -> Result<mpi::topology::Process<'_>> {
@@ -50,7 +64,7 @@ impl Mpi {
 
 impl Communicator for Mpi {
     fn backend(&self) -> &'static str {
-        "mpi"
+        self.backend
     }
 
     fn rank(&self) -> usize {
