@@ -415,7 +415,15 @@ impl Run {
         let (step, epoch, batch_in_epoch, best_miou) = match checkpoint {
             Some((c, path)) => {
                 load_state_dict(&mut model, &c.model, Strictness::Strict, &path)?;
-                optimizer.load_state(c.optimizer)?;
+                // The optimizer's buffers live where the parameters do (SGD and LARS add them
+                // to the parameters on the device).
+                let state = c
+                    .optimizer
+                    .into_iter()
+                    .map(|(name, t)| Ok((name, t.to_device(device)?)))
+                    .collect::<std::result::Result<_, fcn_core::tensor::TensorError>>()
+                    .map_err(fcn_core::CoreError::from)?;
+                optimizer.load_state(state)?;
                 // Another number of ranks changes the loader's global batch: continue at the
                 // first batch holding no image already used in this epoch.
                 let written_with = match c.global_batch {
