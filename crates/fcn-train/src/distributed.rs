@@ -38,6 +38,13 @@ pub trait Communicator {
     /// Element-wise sum over ranks, in place.
     fn all_reduce_sum_f32(&self, data: &mut [f32]) -> Result<()>;
 
+    /// Element-wise sum over ranks of `send`, into `recv` (same length). The default copies
+    /// and sums in place; MPI reduces straight into `recv`, saving a copy of large buckets.
+    fn all_reduce_sum_f32_into(&self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        recv.copy_from_slice(send);
+        self.all_reduce_sum_f32(recv)
+    }
+
     /// Element-wise sum over ranks, in place (scalars that need the precision: loss sums,
     /// pixel counts).
     fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()>;
@@ -80,7 +87,10 @@ fn rebuild(values: Vec<f32>, shape: &[usize], device: fcn_core::Device) -> Resul
         .map_err(fcn_core::CoreError::from)?)
 }
 
-/// The host-memory bucketed all-reduce behind [`Communicator::all_reduce_sum_tensors`].
+/// The host-memory bucketed all-reduce behind [`Communicator::all_reduce_sum_tensors`]:
+/// consecutive tensors are packed into one buffer while they fit in `bucket_values` values,
+/// reduced into a second buffer, and unpacked (a bucket of one tensor becomes that tensor's
+/// storage without a copy).
 pub fn host_all_reduce<C: Communicator + ?Sized>(
     comm: &C,
     tensors: &mut [Tensor],
@@ -100,17 +110,28 @@ pub fn host_all_reduce<C: Communicator + ?Sized>(
             values += tensors[end].len();
             end += 1;
         }
-        let mut flat = Vec::with_capacity(values);
+        let mut send = Vec::with_capacity(values);
         for t in &tensors[start..end] {
-            flat.extend(t.to_vec().map_err(fcn_core::CoreError::from)?);
+            if t.device() == fcn_core::Device::Cpu {
+                send.extend_from_slice(t.data());
+            } else {
+                send.extend(t.to_vec().map_err(fcn_core::CoreError::from)?);
+            }
         }
-        comm.all_reduce_sum_f32(&mut flat)?;
-        let mut offset = 0;
-        for t in &mut tensors[start..end] {
-            let n = t.len();
-            let part = flat[offset..offset + n].to_vec();
-            *t = rebuild(part, t.shape(), t.device())?;
-            offset += n;
+        let mut recv = vec![0f32; values];
+        comm.all_reduce_sum_f32_into(&send, &mut recv)?;
+        drop(send);
+        if end - start == 1 {
+            let t = &mut tensors[start];
+            *t = rebuild(recv, t.shape(), t.device())?;
+        } else {
+            let mut offset = 0;
+            for t in &mut tensors[start..end] {
+                let n = t.len();
+                let part = recv[offset..offset + n].to_vec();
+                *t = rebuild(part, t.shape(), t.device())?;
+                offset += n;
+            }
         }
         start = end;
     }

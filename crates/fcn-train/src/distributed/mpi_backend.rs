@@ -84,6 +84,20 @@ impl Communicator for Mpi {
         Ok(())
     }
 
+    fn all_reduce_sum_f32_into(&self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        if send.len() != recv.len() {
+            return Err(collective_error(
+                self,
+                format!("all-reduce of {} values into {}", send.len(), recv.len()),
+            ));
+        }
+        self.watchdog.guard("all-reduce (f32)", || {
+            self.world
+                .all_reduce_into(send, recv, SystemOperation::sum())
+        });
+        Ok(())
+    }
+
     fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()> {
         let send = data.to_vec();
         self.watchdog.guard("all-reduce (f64)", || {

@@ -278,6 +278,10 @@ impl Communicator for Nccl {
         self.mpi.all_reduce_sum_f32(data)
     }
 
+    fn all_reduce_sum_f32_into(&self, send: &[f32], recv: &mut [f32]) -> Result<()> {
+        self.mpi.all_reduce_sum_f32_into(send, recv)
+    }
+
     fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()> {
         self.mpi.all_reduce_sum_f64(data)
     }
