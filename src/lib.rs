@@ -14,6 +14,7 @@ pub use fcn_train as train;
 
 pub mod atomic;
 pub mod bench;
+pub mod bench_allreduce;
 pub mod bench_model;
 pub mod bench_ops;
 pub mod data_cli;

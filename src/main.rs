@@ -252,6 +252,41 @@ enum BenchCommand {
     /// A whole network: an FCN training step (forward, loss, backward, SGD) and a forward
     /// pass, with peak memory.
     Model(ModelBenchArgs),
+    /// The gradient all-reduce of data-parallel training: FCN-8s gradients and a sweep of
+    /// message sizes, under `mpirun -np N ... --distributed mpi` (rank 0 prints). Alone, it
+    /// prints the sizes only.
+    Allreduce(AllreduceBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct AllreduceBenchArgs {
+    /// The variant whose gradients are summed: fcn32s, fcn16s, fcn8s or fcn8s-atonce.
+    #[arg(long, default_value = "fcn8s")]
+    arch: fcn::core::Arch,
+    /// Backbone width divisor (1 = the real VGG16); the main job's width / 8 is timed too.
+    #[arg(long, default_value_t = 1)]
+    width_divisor: usize,
+    /// Number of classes.
+    #[arg(long, default_value_t = 21)]
+    num_classes: usize,
+    /// Gradient bucket size, MiB (`distributed.bucket_mib`).
+    #[arg(long, value_name = "MIB", default_value_t = fcn::train::DistributedConfig::default().bucket_mib)]
+    bucket_mib: usize,
+    /// Largest message of the size sweep (4 KiB up, by 4x), MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    max_mib: usize,
+    /// Timed repeats of each case; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// `none`, `mpi` or `nccl`, as for `fcn train`.
+    #[arg(long, value_enum, default_value = "none")]
+    distributed: Distributed,
+    /// Seconds a rank waits for the others in one collective before it exits with an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    collective_timeout: u64,
+    /// Write the timings as JSON to this file (rank 0).
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -353,6 +388,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Metrics(args)) => bench_metrics(args),
         Command::Bench(BenchCommand::Ops(args)) => bench_ops(args),
         Command::Bench(BenchCommand::Model(args)) => bench_model(args),
+        Command::Bench(BenchCommand::Allreduce(args)) => {
+            bench_allreduce(args, cli.threads.is_some())
+        }
     }
 }
 
@@ -464,13 +502,50 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.width_divisor > 0 && args.num_classes > 0 && args.bucket_mib > 0 && args.max_mib > 0,
+        "--width-divisor, --num-classes, --bucket-mib and --max-mib must be at least 1"
+    );
+    let comm = communicator(args.distributed, args.collective_timeout, threads_set)?;
+    let result = (|| {
+        let options = fcn::bench_allreduce::AllreduceBenchOptions {
+            arch: args.arch,
+            width_divisor: args.width_divisor,
+            num_classes: args.num_classes,
+            bucket_mib: args.bucket_mib,
+            repeats: args.repeats,
+            max_bytes: args.max_mib << 20,
+        };
+        let result = fcn::bench_allreduce::run_allreduce_bench(comm.as_ref(), &options)?;
+        if comm.rank() == 0 {
+            println!("{result}");
+            if let Some(path) = &args.json {
+                let json = serde_json::to_string_pretty(&result)
+                    .context("cannot serialise the timings")?;
+                write_atomically(path, json.as_bytes())?;
+            }
+        }
+        Ok(())
+    })();
+    end_all_on_error(comm.as_ref(), result)
+}
+
 fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
-    let comm = communicator(&args, threads_set)?;
+    let comm = communicator(args.distributed, args.collective_timeout, threads_set)?;
     let result = train_as(args, std::rc::Rc::clone(&comm));
+    end_all_on_error(comm.as_ref(), result)
+}
+
+/// A failing rank of several prints its error and ends every rank: the others may be waiting
+/// for it in a collective.
+fn end_all_on_error(
+    comm: &dyn fcn::train::distributed::Communicator,
+    result: anyhow::Result<()>,
+) -> anyhow::Result<()> {
     if let Err(err) = &result
         && comm.size() > 1
     {
-        // The other ranks may be waiting for this one in a collective: end them all.
         eprintln!("error: rank {} of {}: {err}", comm.rank(), comm.size());
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");
@@ -480,14 +555,16 @@ fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
     result
 }
 
-/// The communicator `--distributed` asks for. With several ranks on one machine, the compute
-/// threads are split between them (unless --threads or RAYON_NUM_THREADS says otherwise).
+/// The communicator `--distributed` asks for, whose collectives end the process after waiting
+/// `collective_timeout` seconds. With several ranks on one machine, the compute threads are
+/// split between them (unless --threads or RAYON_NUM_THREADS says otherwise).
 fn communicator(
-    args: &TrainArgs,
+    distributed: Distributed,
+    collective_timeout: u64,
     threads_set: bool,
 ) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    let timeout = std::time::Duration::from_secs(args.collective_timeout.max(1));
-    let comm: std::rc::Rc<dyn fcn::train::distributed::Communicator> = match args.distributed {
+    let timeout = std::time::Duration::from_secs(collective_timeout.max(1));
+    let comm: std::rc::Rc<dyn fcn::train::distributed::Communicator> = match distributed {
         Distributed::None => std::rc::Rc::new(fcn::train::distributed::SingleProcess),
         Distributed::Mpi => mpi_communicator(timeout)?,
         Distributed::Nccl => nccl_communicator(timeout)?,
@@ -502,13 +579,30 @@ fn communicator(
         .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let usable = std::thread::available_parallelism().map_or(1, usize::from);
+        // A launcher that bound this rank to some cores (mpirun binds to a core or a socket by
+        // default) already gave it its share; an unbound rank shares the node's cores.
+        let threads = match online_cpus() {
+            Some(online) if usable < online => usable,
+            _ => usable / local_ranks,
+        };
         // Fails only if the pool already exists, which then keeps its size.
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads((cores / local_ranks).max(1))
+            .num_threads(threads.max(1))
             .build_global();
     }
     Ok(comm)
+}
+
+/// The number of CPUs the kernel has online (`/sys/devices/system/cpu/online`, e.g. `0-63`).
+fn online_cpus() -> Option<usize> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    let mut count = 0;
+    for range in text.trim().split(',') {
+        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+        count += (hi.parse::<usize>().ok()? + 1).checked_sub(lo.parse::<usize>().ok()?)?;
+    }
+    Some(count)
 }
 
 #[cfg(feature = "mpi")]

@@ -755,15 +755,16 @@ impl Run {
             self.step += 1;
             let mut images = totals[2];
             let mut stop_requested = totals[3] > 0.0;
-            if local_sgd && synchronise {
-                average_model(self.comm.as_ref(), &mut self.model, bucket_values)?;
-                let mut flags = [f64::from(u8::from(stop_requested))];
-                self.comm.all_reduce_sum_f64(&mut flags)?;
-                stop_requested = flags[0] > 0.0;
-            } else if local_sgd {
-                // Ranks agree on stopping only when they synchronise.
-                stop_requested = false;
+            if local_sgd {
+                // Every rank trained on as many images as this one.
                 images *= ranks as f64;
+                // Ranks agree on stopping only when they synchronise.
+                let mut flags = [f64::from(u8::from(stop_requested))];
+                if synchronise {
+                    average_model(self.comm.as_ref(), &mut self.model, bucket_values)?;
+                    self.comm.all_reduce_sum_f64(&mut flags)?;
+                }
+                stop_requested = synchronise && flags[0] > 0.0;
             }
             let images_per_s = images / step_start.elapsed().as_secs_f64();
             let record = StepRecord {
