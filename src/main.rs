@@ -564,11 +564,7 @@ fn communicator(
     threads_set: bool,
 ) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
     let timeout = std::time::Duration::from_secs(collective_timeout.max(1));
-    let comm: std::rc::Rc<dyn fcn::train::distributed::Communicator> = match distributed {
-        Distributed::None => std::rc::Rc::new(fcn::train::distributed::SingleProcess),
-        Distributed::Mpi => mpi_communicator(timeout)?,
-        Distributed::Nccl => nccl_communicator(timeout)?,
-    };
+    let comm = backend(distributed, timeout)?;
     if comm.size() > 1 && !threads_set && std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let local_ranks = [
             "OMPI_COMM_WORLD_LOCAL_SIZE",
@@ -605,42 +601,31 @@ fn online_cpus() -> Option<usize> {
     Some(count)
 }
 
-#[cfg(feature = "mpi")]
-fn mpi_communicator(
+/// The communicator of one backend, or why this build has none.
+fn backend(
+    distributed: Distributed,
     timeout: std::time::Duration,
 ) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    Ok(std::rc::Rc::new(fcn::train::distributed::Mpi::init(
-        timeout,
-    )?))
-}
-
-#[cfg(not(feature = "mpi"))]
-fn mpi_communicator(
-    _timeout: std::time::Duration,
-) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    anyhow::bail!(
-        "--distributed mpi: this fcn was built without MPI; run `bash scripts/install-mpi.sh`, \
-         then build with `cargo build --release --features mpi`"
-    )
-}
-
-#[cfg(feature = "nccl")]
-fn nccl_communicator(
-    timeout: std::time::Duration,
-) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    Ok(std::rc::Rc::new(fcn::train::distributed::Nccl::init(
-        timeout,
-    )?))
-}
-
-#[cfg(not(feature = "nccl"))]
-fn nccl_communicator(
-    _timeout: std::time::Duration,
-) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    anyhow::bail!(
-        "--distributed nccl: this fcn was built without NCCL; run `bash scripts/install-mpi.sh`, \
-         then build with `cargo build --release --features nccl`"
-    )
+    use fcn::train::distributed as d;
+    let not_built = |feature: &str| {
+        anyhow::anyhow!(
+            "--distributed {feature}: this fcn was built without the {feature} feature; run \
+             `bash scripts/install-mpi.sh`, then build with `cargo build --release --features {feature}`"
+        )
+    };
+    // Both are unused in builds with every feature, or with none.
+    let _ = (&not_built, timeout);
+    Ok(match distributed {
+        Distributed::None => std::rc::Rc::new(d::SingleProcess),
+        #[cfg(feature = "mpi")]
+        Distributed::Mpi => std::rc::Rc::new(d::Mpi::init(timeout)?),
+        #[cfg(not(feature = "mpi"))]
+        Distributed::Mpi => return Err(not_built("mpi")),
+        #[cfg(feature = "nccl")]
+        Distributed::Nccl => std::rc::Rc::new(d::Nccl::init(timeout)?),
+        #[cfg(not(feature = "nccl"))]
+        Distributed::Nccl => return Err(not_built("nccl")),
+    })
 }
 
 fn train_as(
