@@ -613,7 +613,7 @@ fn backend(
              `bash scripts/install-mpi.sh`, then build with `cargo build --release --features {feature}`"
         )
     };
-    // Both are unused in builds with every feature, or with none.
+    // `not_built` is unused when every feature is on, `timeout` when none is.
     let _ = (&not_built, timeout);
     Ok(match distributed {
         Distributed::None => std::rc::Rc::new(d::SingleProcess),
