@@ -77,6 +77,10 @@ struct TrainArgs {
     /// Micro-batches per optimizer step.
     #[arg(long, value_name = "N")]
     accumulate: Option<usize>,
+    /// Split each micro-batch into N parts that run at once on their own threads (the same
+    /// step, often faster for small networks).
+    #[arg(long, value_name = "N")]
+    batch_split: Option<usize>,
     /// sgd, adam or lars.
     #[arg(long)]
     optimizer: Option<String>,
@@ -643,6 +647,7 @@ fn train_as(
                 || args.iterations.is_some()
                 || args.batch_size.is_some()
                 || args.accumulate.is_some()
+                || args.batch_split.is_some()
                 || args.optimizer.is_some()
                 || args.lr.is_some()
                 || args.schedule.is_some()
@@ -738,6 +743,9 @@ fn apply_overrides(config: &mut fcn::train::TrainConfig, args: &TrainArgs) {
     }
     if let Some(v) = args.accumulate {
         config.train.accumulate = v;
+    }
+    if let Some(v) = args.batch_split {
+        config.train.batch_split = v;
     }
     if let Some(v) = &args.optimizer {
         config.optim.optimizer = v.clone();

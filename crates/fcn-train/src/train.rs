@@ -266,6 +266,59 @@ fn truncate_log(path: &Path, step: u64) -> Result<()> {
     Ok(())
 }
 
+/// What a forward and backward pass needs: shareable by the threads of a split batch.
+struct ForwardContext<'a> {
+    model: &'a Fcn,
+    device: Device,
+    seed: u64,
+    reduction: Reduction,
+    ignore: i64,
+    class_weights: Option<&'a [f32]>,
+}
+
+impl ForwardContext<'_> {
+    /// Forward and backward of one batch (N x 3 x H x W images, N x H x W labels).
+    fn forward_backward(
+        &self,
+        images: Vec<f32>,
+        shape: [usize; 4],
+        labels: &[u16],
+        dropout_stream: &str,
+    ) -> Result<MicroBatch> {
+        let count = shape[0];
+        let target: Vec<i64> = labels.iter().map(|&v| i64::from(v)).collect();
+        let (ignore, reduction) = (self.ignore, self.reduction);
+        let weight = match reduction {
+            Reduction::SumOverBatch => count as f64,
+            _ => target
+                .iter()
+                .filter(|&&t| t != ignore)
+                .map(|&t| {
+                    let w = self.class_weights.and_then(|w| w.get(t as usize));
+                    f64::from(w.copied().unwrap_or(1.0))
+                })
+                .sum(),
+        };
+        let input = Tensor::from_vec(images, &shape)
+            .and_then(|t| t.to_device(self.device))
+            .map_err(fcn_core::CoreError::from)?;
+        let mut tape = Tape::new();
+        let x = tape.constant(input);
+        let seed = derive_seed(self.seed, dropout_stream);
+        let logits = self.model.forward(&mut tape, &x, Mode::Train { seed })?;
+        let loss =
+            tape.softmax_cross_entropy(&logits, &target, ignore, self.class_weights, reduction)?;
+        drop(logits);
+        let value = loss.value().to_vec().map_err(fcn_core::CoreError::from)?[0];
+        Ok(MicroBatch {
+            grads: tape.backward(&loss)?,
+            loss: value,
+            images: count,
+            weight,
+        })
+    }
+}
+
 /// A training run in a directory.
 pub struct Run {
     config: TrainConfig,
@@ -280,6 +333,8 @@ pub struct Run {
     best_miou: Option<f64>,
     class_weights: Option<Vec<f32>>,
     comm: Rc<dyn Communicator>,
+    /// One thread pool per part of a split batch (`train.batch_split`); empty = no split.
+    split_pools: Vec<rayon::ThreadPool>,
 }
 
 /// What one micro-batch contributes to a step.
@@ -437,6 +492,22 @@ impl Run {
         };
         broadcast_model(comm.as_ref(), &mut model)?;
         model.to_device(device)?;
+        // Parts of a split batch each need a core of their own, and only help on the CPU (a
+        // GPU runs one stream).
+        let split = config.train.batch_split.min(rayon::current_num_threads());
+        let split_pools = if split > 1 && device == Device::Cpu {
+            let threads = rayon::current_num_threads() / split;
+            (0..split)
+                .map(|_| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .map_err(|e| TrainError::config("train.batch_split", e.to_string()))
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         let ignore = classes.ignore().unwrap_or(255);
         let loader = Loader::new(
             train,
@@ -473,6 +544,7 @@ impl Run {
             best_miou,
             class_weights,
             comm,
+            split_pools,
         })
     }
 
@@ -499,50 +571,95 @@ impl Run {
 
     fn micro_batch(&mut self, micro: u64) -> Result<MicroBatch> {
         let batch = self.stream.next()?;
-        let images = batch.len();
-        let target: Vec<i64> = batch.labels.iter().map(|&v| i64::from(v)).collect();
-        let ignore = i64::from(self.classes.ignore().unwrap_or(255));
-        let reduction = match self.config.optim.loss.as_str() {
-            "sum" => Reduction::SumOverBatch,
-            _ => Reduction::Mean,
-        };
-        let weight = match reduction {
-            Reduction::SumOverBatch => images as f64,
-            _ => target
-                .iter()
-                .filter(|&&t| t != ignore)
-                .map(|&t| {
-                    let w = self.class_weights.as_ref().and_then(|w| w.get(t as usize));
-                    f64::from(w.copied().unwrap_or(1.0))
-                })
-                .sum(),
-        };
-        let input = Tensor::from_vec(batch.images, &batch.shape)
-            .and_then(|t| t.to_device(self.device))
-            .map_err(fcn_core::CoreError::from)?;
-        let mut tape = Tape::new();
-        let x = tape.constant(input);
         let stream = match self.comm.rank() {
             0 => format!("dropout {micro}"),
             rank => format!("dropout {micro} rank {rank}"),
         };
-        let seed = derive_seed(self.config.train.seed, &stream);
-        let logits = self.model.forward(&mut tape, &x, Mode::Train { seed })?;
-        let loss = tape.softmax_cross_entropy(
-            &logits,
-            &target,
-            ignore,
-            self.class_weights.as_deref(),
-            reduction,
-        )?;
-        drop(logits);
-        let value = loss.value().to_vec().map_err(fcn_core::CoreError::from)?[0];
-        Ok(MicroBatch {
-            grads: tape.backward(&loss)?,
-            loss: value,
-            images,
-            weight,
-        })
+        let parts = self.split_pools.len().min(batch.len());
+        if parts <= 1 {
+            return self.forward_context().forward_backward(
+                batch.images,
+                batch.shape,
+                &batch.labels,
+                &stream,
+            );
+        }
+        // Split along the batch: each part runs on its own thread with its own share of the
+        // cores (small convolutions keep a core busier than a share of one operation), and the
+        // parts' gradients are weighted by their loss normalisers, which gives the whole batch's.
+        let [n, c, h, w] = batch.shape;
+        let (image_len, label_len) = (c * h * w, h * w);
+        let context = self.forward_context();
+        let context = &context;
+        let results: Vec<Result<MicroBatch>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..parts)
+                .map(|p| {
+                    let (start, end) = (p * n / parts, (p + 1) * n / parts);
+                    let images = batch.images[start * image_len..end * image_len].to_vec();
+                    let labels = &batch.labels[start * label_len..end * label_len];
+                    let stream = match p {
+                        0 => stream.clone(),
+                        p => format!("{stream} part {p}"),
+                    };
+                    let pool = &self.split_pools[p];
+                    scope.spawn(move || {
+                        pool.install(|| {
+                            context.forward_backward(
+                                images,
+                                [end - start, c, h, w],
+                                labels,
+                                &stream,
+                            )
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(TrainError::config(
+                            "train.batch_split",
+                            "a part's thread panicked",
+                        ))
+                    })
+                })
+                .collect()
+        });
+        let mut total = MicroBatch {
+            grads: Gradients::default(),
+            loss: 0.0,
+            images: 0,
+            weight: 0.0,
+        };
+        let mut loss_sum = 0.0f64;
+        for part in results {
+            let mut part = part?;
+            part.grads.scale(part.weight as f32)?;
+            total.grads.accumulate(part.grads)?;
+            loss_sum += f64::from(part.loss) * part.weight;
+            total.images += part.images;
+            total.weight += part.weight;
+        }
+        if total.weight > 0.0 {
+            total.grads.scale((1.0 / total.weight) as f32)?;
+            total.loss = (loss_sum / total.weight) as f32;
+        }
+        Ok(total)
+    }
+
+    fn forward_context(&self) -> ForwardContext<'_> {
+        ForwardContext {
+            model: &self.model,
+            device: self.device,
+            seed: self.config.train.seed,
+            reduction: match self.config.optim.loss.as_str() {
+                "sum" => Reduction::SumOverBatch,
+                _ => Reduction::Mean,
+            },
+            ignore: i64::from(self.classes.ignore().unwrap_or(255)),
+            class_weights: self.class_weights.as_deref(),
+        }
     }
 
     /// Rank 0 writes the checkpoint; every rank holds the same state in sync mode.

@@ -27,7 +27,7 @@ fn tiny(batch_size: usize, accumulate: usize) -> TrainConfig {
 }
 
 #[test]
-fn accumulated_micro_batches_step_exactly_like_their_union() {
+fn accumulated_or_split_micro_batches_step_exactly_like_their_union() {
     let root = tempfile::tempdir().unwrap();
     let train = |config: TrainConfig, name: &str| {
         let dir = root.path().join(name);
@@ -36,15 +36,27 @@ fn accumulated_micro_batches_step_exactly_like_their_union() {
         fcn_core::read_safetensors(&dir.join(files::FINAL)).unwrap()
     };
     let whole = train(tiny(4, 1), "whole");
-    let split = train(tiny(2, 2), "split");
-    let mut worst = 0f32;
-    for (name, a) in &whole.tensors {
-        let (a, b) = (a.to_vec().unwrap(), split.tensors[name].to_vec().unwrap());
-        for (x, y) in a.iter().zip(&b) {
-            worst = worst.max((x - y).abs());
+    let worst = |other: &fcn_core::NamedTensors| {
+        let mut worst = 0f32;
+        for (name, a) in &whole.tensors {
+            let (a, b) = (a.to_vec().unwrap(), other.tensors[name].to_vec().unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                worst = worst.max((x - y).abs());
+            }
         }
-    }
-    assert!(worst < 1e-5, "weights differ by {worst}");
+        worst
+    };
+    let accumulated = train(tiny(2, 2), "accumulated");
+    assert!(
+        worst(&accumulated) < 1e-5,
+        "weights differ by {}",
+        worst(&accumulated)
+    );
+    // The batch split into parts that run on their own threads: the same step again.
+    let mut config = tiny(4, 1);
+    config.train.batch_split = 3;
+    let split = train(config, "split");
+    assert!(worst(&split) < 1e-5, "weights differ by {}", worst(&split));
 }
 
 /// Two ranks holding the same values: every sum doubles.
