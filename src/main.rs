@@ -102,9 +102,16 @@ struct TrainArgs {
     /// Loader threads.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Data-parallel training: `mpi` (one rank per process of `mpirun -np N` or `srun`; build
-    /// with `--features mpi`) or `nccl` (one rank per GPU; `--features nccl`). `train.batch_size`
-    /// is then each rank's batch.
+    #[command(flatten)]
+    launch: LaunchArgs,
+}
+
+/// How a command runs across processes (`fcn train`, `fcn bench allreduce`).
+#[derive(Debug, Args)]
+struct LaunchArgs {
+    /// Data-parallel: `mpi` (one rank per process of `mpirun -np N` or `srun`; build with
+    /// `--features mpi`) or `nccl` (one rank per GPU; `--features nccl`). For training,
+    /// `train.batch_size` is then each rank's batch.
     #[arg(long, value_enum, default_value = "none")]
     distributed: Distributed,
     /// Seconds a rank waits for the others in one collective before it exits with an error
@@ -282,12 +289,8 @@ struct AllreduceBenchArgs {
     /// Timed repeats of each case; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// `none`, `mpi` or `nccl`, as for `fcn train`.
-    #[arg(long, value_enum, default_value = "none")]
-    distributed: Distributed,
-    /// Seconds a rank waits for the others in one collective before it exits with an error.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
-    collective_timeout: u64,
+    #[command(flatten)]
+    launch: LaunchArgs,
     /// Write the timings as JSON to this file (rank 0).
     #[arg(long, value_name = "OUT")]
     json: Option<PathBuf>,
@@ -511,7 +514,7 @@ fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Resul
         args.width_divisor > 0 && args.num_classes > 0 && args.bucket_mib > 0 && args.max_mib > 0,
         "--width-divisor, --num-classes, --bucket-mib and --max-mib must be at least 1"
     );
-    let comm = communicator(args.distributed, args.collective_timeout, threads_set)?;
+    let comm = communicator(&args.launch, threads_set)?;
     let result = (|| {
         let options = fcn::bench_allreduce::AllreduceBenchOptions {
             arch: args.arch,
@@ -536,7 +539,7 @@ fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Resul
 }
 
 fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
-    let comm = communicator(args.distributed, args.collective_timeout, threads_set)?;
+    let comm = communicator(&args.launch, threads_set)?;
     let result = train_as(args, std::rc::Rc::clone(&comm));
     end_all_on_error(comm.as_ref(), result)
 }
@@ -560,15 +563,14 @@ fn end_all_on_error(
 }
 
 /// The communicator `--distributed` asks for, whose collectives end the process after waiting
-/// `collective_timeout` seconds. With several ranks on one machine, the compute threads are
+/// `--collective-timeout` seconds. With several ranks on one machine, the compute threads are
 /// split between them (unless --threads or RAYON_NUM_THREADS says otherwise).
 fn communicator(
-    distributed: Distributed,
-    collective_timeout: u64,
+    launch: &LaunchArgs,
     threads_set: bool,
 ) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    let timeout = std::time::Duration::from_secs(collective_timeout.max(1));
-    let comm = backend(distributed, timeout)?;
+    let timeout = std::time::Duration::from_secs(launch.collective_timeout.max(1));
+    let comm = backend(launch.distributed, timeout)?;
     if comm.size() > 1 && !threads_set && std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let local_ranks = [
             "OMPI_COMM_WORLD_LOCAL_SIZE",

@@ -99,17 +99,10 @@ pub fn host_all_reduce<C: Communicator + ?Sized>(
     if comm.size() == 1 {
         return Ok(());
     }
-    let bucket_values = bucket_values.max(1);
-    let mut start = 0;
-    while start < tensors.len() {
-        // The bucket: tensors start..end, at least one.
-        let mut end = start;
-        let mut values = 0;
-        while end < tensors.len() && (end == start || values + tensors[end].len() <= bucket_values)
-        {
-            values += tensors[end].len();
-            end += 1;
-        }
+    let lengths: Vec<usize> = tensors.iter().map(Tensor::len).collect();
+    for bucket in buckets(&lengths, bucket_values) {
+        let (start, end) = (bucket.start, bucket.end);
+        let values = lengths[bucket].iter().sum();
         let mut send = Vec::with_capacity(values);
         for t in &tensors[start..end] {
             if t.device() == fcn_core::Device::Cpu {
@@ -133,9 +126,26 @@ pub fn host_all_reduce<C: Communicator + ?Sized>(
                 offset += n;
             }
         }
-        start = end;
     }
     Ok(())
+}
+
+/// Cuts tensors of `lengths` values, in order, into buckets of at most `bucket_values` values;
+/// a tensor larger than that is a bucket of its own.
+pub(crate) fn buckets(lengths: &[usize], bucket_values: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < lengths.len() {
+        let mut end = start + 1;
+        let mut values = lengths[start];
+        while end < lengths.len() && values + lengths[end] <= bucket_values {
+            values += lengths[end];
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
 }
 
 /// One process: rank 0 of 1. Every collective returns its input.

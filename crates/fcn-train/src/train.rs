@@ -553,12 +553,6 @@ impl Run {
         (self.comm.rank(), self.comm.size())
     }
 
-    /// The communicator (so a failing caller can end every rank with
-    /// [`Communicator::abort`]).
-    pub fn communicator(&self) -> &dyn Communicator {
-        self.comm.as_ref()
-    }
-
     /// The model being trained.
     pub fn model(&self) -> &Fcn {
         &self.model
@@ -569,7 +563,8 @@ impl Run {
         self.step
     }
 
-    fn micro_batch(&mut self, micro: u64) -> Result<MicroBatch> {
+    /// The next batch's contributions: the whole batch, or its parts with `train.batch_split`.
+    fn micro_batch(&mut self, micro: u64) -> Result<Vec<MicroBatch>> {
         let batch = self.stream.next()?;
         let stream = match self.comm.rank() {
             0 => format!("dropout {micro}"),
@@ -577,16 +572,18 @@ impl Run {
         };
         let parts = self.split_pools.len().min(batch.len());
         if parts <= 1 {
-            return self.forward_context().forward_backward(
+            let whole = self.forward_context().forward_backward(
                 batch.images,
                 batch.shape,
                 &batch.labels,
                 &stream,
-            );
+            )?;
+            return Ok(vec![whole]);
         }
         // Split along the batch: each part runs on its own thread with its own share of the
-        // cores (small convolutions keep a core busier than a share of one operation), and the
-        // parts' gradients are weighted by their loss normalisers, which gives the whole batch's.
+        // cores (small convolutions keep a core busier than a share of one operation). The
+        // training loop weights the parts like any other contribution, which gives the whole
+        // batch's gradient.
         let [n, c, h, w] = batch.shape;
         let (image_len, label_len) = (c * h * w, h * w);
         let context = self.forward_context();
@@ -626,26 +623,7 @@ impl Run {
                 })
                 .collect()
         });
-        let mut total = MicroBatch {
-            grads: Gradients::default(),
-            loss: 0.0,
-            images: 0,
-            weight: 0.0,
-        };
-        let mut loss_sum = 0.0f64;
-        for part in results {
-            let mut part = part?;
-            part.grads.scale(part.weight as f32)?;
-            total.grads.accumulate(part.grads)?;
-            loss_sum += f64::from(part.loss) * part.weight;
-            total.images += part.images;
-            total.weight += part.weight;
-        }
-        if total.weight > 0.0 {
-            total.grads.scale((1.0 / total.weight) as f32)?;
-            total.loss = (loss_sum / total.weight) as f32;
-        }
-        Ok(total)
+        results.into_iter().collect()
     }
 
     fn forward_context(&self) -> ForwardContext<'_> {
@@ -812,6 +790,11 @@ impl Run {
         let local_sgd = self.config.distributed.mode == "local-sgd" && ranks > 1;
         let average_every = self.config.distributed.average_every;
         let bucket_values = self.config.distributed.bucket_mib * (1 << 20) / 4;
+        // Training batches are whole (drop_last), so every batch splits into as many parts.
+        let parts = self
+            .split_pools
+            .len()
+            .clamp(1, self.config.train.batch_size);
         let mut last = None;
         while self.step < total {
             if ranks == 1 && stop.load(Ordering::SeqCst) {
@@ -823,22 +806,25 @@ impl Run {
                 self.config.optim.warmup_steps,
                 self.config.optim.warmup_start,
             );
-            // Each contribution (micro-batch, rank) is weighted by its loss normaliser, so the
-            // sum over all of them, divided by the total weight, is the gradient of the loss
-            // of the whole global batch. A lone contribution is used as it is.
-            let weighted = accumulate as usize * if local_sgd { 1 } else { ranks } > 1;
+            // Each contribution (part of a micro-batch, rank) is weighted by its loss
+            // normaliser, so the sum over all of them, divided by the total weight, is the
+            // gradient of the loss of the whole global batch. A lone contribution is used as
+            // it is.
+            let syncing_ranks = if local_sgd { 1 } else { ranks };
+            let weighted = accumulate as usize * parts * syncing_ranks > 1;
             let mut grads = Gradients::default();
             // Weight, weighted loss, images, stop requests.
             let mut totals = [0.0f64; 4];
             for micro in 0..accumulate {
-                let mut m = self.micro_batch(self.step * accumulate + micro)?;
-                if weighted {
-                    m.grads.scale(m.weight as f32)?;
+                for mut m in self.micro_batch(self.step * accumulate + micro)? {
+                    if weighted {
+                        m.grads.scale(m.weight as f32)?;
+                    }
+                    grads.accumulate(m.grads)?;
+                    totals[0] += m.weight;
+                    totals[1] += f64::from(m.loss) * m.weight;
+                    totals[2] += m.images as f64;
                 }
-                grads.accumulate(m.grads)?;
-                totals[0] += m.weight;
-                totals[1] += f64::from(m.loss) * m.weight;
-                totals[2] += m.images as f64;
             }
             totals[3] = f64::from(u8::from(stop.load(Ordering::SeqCst)));
             let next = self.step + 1;

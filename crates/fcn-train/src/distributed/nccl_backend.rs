@@ -26,7 +26,7 @@ use fcn_core::{Device, Tensor};
 use cudarc::driver::{CudaSlice, CudaStream};
 use cudarc::nccl::{Comm, Id, ReduceOp, group_end, group_start};
 
-use super::{Communicator, Mpi, collective_error, host_all_reduce, rebuild};
+use super::{Communicator, Mpi, buckets, collective_error, host_all_reduce, rebuild};
 use crate::error::{Result, TrainError};
 
 /// Environment variables that launchers set to the rank's index among the ranks of its node
@@ -318,28 +318,16 @@ impl Communicator for Nccl {
         if device.is_empty() {
             return Ok(());
         }
-        let bucket_values = bucket_values.max(1);
+        let lengths: Vec<usize> = device.iter().map(|&i| tensors[i].len()).collect();
         let summed = self.mpi.watchdog().guard("all-reduce (device)", || {
             let mut summed = Vec::with_capacity(device.len());
-            let mut start = 0;
-            while start < device.len() {
-                // The bucket: device[start..end], at least one tensor.
-                let mut end = start;
-                let mut values = 0;
-                while end < device.len()
-                    && (end == start || values + tensors[device[end]].len() <= bucket_values)
-                {
-                    values += tensors[device[end]].len();
-                    end += 1;
-                }
-                let bucket: Vec<&Tensor> =
-                    device[start..end].iter().map(|&i| &tensors[i]).collect();
+            for range in buckets(&lengths, bucket_values) {
+                let bucket: Vec<&Tensor> = device[range].iter().map(|&i| &tensors[i]).collect();
                 let mut outputs = self.outputs(&bucket)?;
                 self.grouped("ncclAllReduce", &bucket, &mut outputs, |view, out| {
                     self.comm.all_reduce(view, out, &ReduceOp::Sum)
                 })?;
                 summed.extend(outputs);
-                start = end;
             }
             self.stream
                 .synchronize()
