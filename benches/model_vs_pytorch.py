@@ -9,7 +9,9 @@ crates/fcn-core/tests/golden/make_parity.py), trained the same way: batch 1, sum
 cross-entropy over pixels / batch, SGD momentum 0.99, weight decay 5e-4 with the reference
 parameter groups, dropout on (train mode) for the step, eval mode for the forward pass. Each
 side runs in its own process, so the peak resident memory (VmHWM) of each is its own. Prints
-both medians and the ratio (PyTorch time / ours: above 1 means we are faster).
+both medians and the ratio (PyTorch time / ours: above 1 means we are faster), and the
+throughput of each in GFLOP/s, from the FLOPs PyTorch's `FlopCounterMode` counts in the same
+step and pass (convolutions and matrix products, forward and backward).
 """
 import argparse
 import importlib.util
@@ -78,6 +80,16 @@ def torch_side(args):
 
     result = {"train_step_s": median(train_step), "forward_s": median(forward)}
     result["peak_rss_mib"] = peak_rss_mib()
+    # Counted after the timing, so the counter's overhead is not timed.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def gflop(fn):
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        return counter.get_total_flops() / 1e9
+
+    result["train_step_gflop"] = gflop(train_step)
+    result["forward_gflop"] = gflop(forward)
     result["torch"] = torch.__version__
     result["threads"] = torch.get_num_threads()
     print(json.dumps(result))
@@ -113,10 +125,13 @@ def main():
         check=True, capture_output=True, text=True).stdout)
     print(f"{args.arch}, width / {args.width_divisor}, {args.num_classes} classes; cpu: {ours['cpu']}; "
           f"fcn-core {ours['threads']} threads, torch {theirs['torch']} {theirs['threads']} threads")
-    print(f"{'case':<34}{'ours':>10}{'PyTorch':>10}{'ratio':>8}")
-    for key, label in [("train_step_s", f"train step 3x{args.train_size}^2 (s)"),
-                       ("forward_s", f"forward 3x{args.forward_size}^2 (s)")]:
-        print(f"{label:<34}{ours[key]:>10.3f}{theirs[key]:>10.3f}{theirs[key] / ours[key]:>7.2f}x")
+    print(f"{'case':<34}{'ours':>10}{'PyTorch':>10}{'ratio':>8}{'GFLOP':>8}"
+          f"{'ours GFLOP/s':>14}{'PyTorch GFLOP/s':>17}")
+    for key, label in [("train_step", f"train step 3x{args.train_size}^2 (s)"),
+                       ("forward", f"forward 3x{args.forward_size}^2 (s)")]:
+        t_ours, t_theirs, work = ours[key + "_s"], theirs[key + "_s"], theirs[key + "_gflop"]
+        print(f"{label:<34}{t_ours:>10.3f}{t_theirs:>10.3f}{t_theirs / t_ours:>7.2f}x{work:>8.0f}"
+              f"{work / t_ours:>14.1f}{work / t_theirs:>17.1f}")
     print(f"{'peak resident memory (MiB)':<34}{ours['peak_rss_mib']:>10.0f}{theirs['peak_rss_mib']:>10.0f}"
           f"{theirs['peak_rss_mib'] / ours['peak_rss_mib']:>7.2f}x")
 

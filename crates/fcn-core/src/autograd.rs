@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use fcn_tensor::Tensor;
 use fcn_tensor::ops::{self, ConvTranspose2d, CrossEntropy, DropoutMode, MaxPoolOutput, Pool2d};
-use fcn_tensor::{Device, Tensor};
 
 use crate::error::{CoreError, Result};
 use crate::param::{Param, ParamId};
@@ -175,21 +175,6 @@ impl Default for Tape {
     }
 }
 
-fn relu_in_place(y: Tensor) -> Result<Tensor> {
-    if y.device() != Device::Cpu {
-        return Ok(ops::relu(&y)?);
-    }
-    let shape = y.shape().to_vec();
-    let mut data = y.into_vec();
-    for v in &mut data {
-        // `max` would keep NaN; ReLU of NaN stays NaN in PyTorch as well.
-        if *v < 0.0 {
-            *v = 0.0;
-        }
-    }
-    Ok(Tensor::from_vec(data, &shape)?)
-}
-
 impl Tape {
     /// A tape that records, for training.
     pub fn new() -> Self {
@@ -269,8 +254,12 @@ impl Tape {
         params: ops::Conv2d,
         relu: bool,
     ) -> Result<Var> {
-        let y = ops::conv2d(&x.value, &w.value, b.map(|b| &b.value), &params)?;
-        let y = if relu { relu_in_place(y)? } else { y };
+        let b_value = b.map(|b| &b.value);
+        let y = if relu {
+            ops::conv2d_relu(&x.value, &w.value, b_value, &params)?
+        } else {
+            ops::conv2d(&x.value, &w.value, b_value, &params)?
+        };
         let (xn, wn) = (self.node(x)?, self.node(w)?);
         let bn = match b {
             Some(b) => self.node(b)?,
@@ -453,11 +442,22 @@ fn backward_op(
                 Some(y) => ops::relu_backward(&g, &y)?,
                 None => g,
             };
-            let d = ops::conv2d_backward(&x_value, &w_value, &g, &params, b.is_some())?;
+            let (d_input, d_weight, d_bias) = if x.is_some() {
+                let d = ops::conv2d_backward(&x_value, &w_value, &g, &params, b.is_some())?;
+                (Some(d.input), d.weight, d.bias)
+            } else {
+                // The input (an image) needs no gradient: skip the most expensive part of a
+                // first layer's backward pass.
+                let (d_weight, d_bias) =
+                    ops::conv2d_backward_parameters(&x_value, &w_value, &g, &params, b.is_some())?;
+                (None, d_weight, d_bias)
+            };
             drop((x_value, w_value, g));
-            route(grads, x, d.input)?;
-            route(grads, w, d.weight)?;
-            if let (Some(b), Some(db)) = (b, d.bias) {
+            if let Some(d_input) = d_input {
+                route(grads, x, d_input)?;
+            }
+            route(grads, w, d_weight)?;
+            if let (Some(b), Some(db)) = (b, d_bias) {
                 add_into(grads, b, db)?;
             }
         }

@@ -828,18 +828,39 @@ fn check_grad_output(op: &'static str, grad_output: &Tensor, expected: [usize; 4
 /// 2-D convolution of `x` (N, C_in, H, W) with `w` (C_out, C_in / groups, kh, kw) plus an
 /// optional bias (C_out).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2d) -> Result<Tensor> {
-    let device = common_device("conv2d", &[&[x, w][..], bias.as_slice()].concat())?;
-    let g = conv2d_geometry("conv2d", x, w, p)?;
-    check_bias("conv2d", bias, g.out_c)?;
+    conv2d_with("conv2d", x, w, bias, p, false)
+}
+
+/// [`conv2d`] followed by a ReLU, in one pass on the CPU (the bias and the ReLU are applied to
+/// each tile while it is in cache). A NaN stays NaN, as in PyTorch's ReLU.
+pub fn conv2d_relu(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2d) -> Result<Tensor> {
+    conv2d_with("conv2d_relu", x, w, bias, p, true)
+}
+
+fn conv2d_with(
+    op: &'static str,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2d,
+    with_relu: bool,
+) -> Result<Tensor> {
+    let device = common_device(op, &[&[x, w][..], bias.as_slice()].concat())?;
+    let g = conv2d_geometry(op, x, w, p)?;
+    check_bias(op, bias, g.out_c)?;
     match device {
         Device::Cpu => {
-            let y = cpu::conv::conv_forward(x.data(), w.data(), bias.map(Tensor::data), &g);
+            let y =
+                cpu::conv::conv_forward(x.data(), w.data(), bias.map(Tensor::data), &g, with_relu);
             Tensor::from_vec(y, &[g.n, g.out_c, g.out_h, g.out_w])
         }
         #[cfg(feature = "cuda")]
-        Device::Cuda(_) => cuda::conv2d(x, w, bias, &g),
+        Device::Cuda(_) => {
+            let y = cuda::conv2d(x, w, bias, &g)?;
+            if with_relu { relu(&y) } else { Ok(y) }
+        }
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => no_backend("conv2d", device),
+        Device::Cuda(_) => no_backend(op, device),
     }
 }
 
@@ -870,18 +891,57 @@ pub fn conv2d_backward(
         Device::Cuda(_) => return no_backend(op, device),
     }
     let gy = grad_output.data();
+    let (weight, bias) = conv2d_parameter_grads_cpu(x, w, gy, &g, with_bias)?;
     Ok(ConvGrads {
         input: Tensor::from_vec(cpu::conv::conv_backward_data(gy, w.data(), &g), x.shape())?,
-        weight: Tensor::from_vec(cpu::conv::conv_backward_weight(x.data(), gy, &g), w.shape())?,
-        bias: with_bias
-            .then(|| {
-                Tensor::from_vec(
-                    cpu::conv::bias_backward(gy, g.n, g.out_c, g.out_h * g.out_w),
-                    &[g.out_c],
-                )
-            })
-            .transpose()?,
+        weight,
+        bias,
     })
+}
+
+/// The weight and (with `with_bias`) bias gradients of [`conv2d`], without the input gradient:
+/// for a first layer, whose input needs none (FCN's conv1_1, with its 100-pixel padding, would
+/// spend as long on it as on the rest of its backward pass).
+pub fn conv2d_backward_parameters(
+    x: &Tensor,
+    w: &Tensor,
+    grad_output: &Tensor,
+    p: &Conv2d,
+    with_bias: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let op = "conv2d_backward_parameters";
+    let device = common_device(op, &[x, w, grad_output])?;
+    let g = conv2d_geometry(op, x, w, p)?;
+    check_grad_output(op, grad_output, [g.n, g.out_c, g.out_h, g.out_w])?;
+    match device {
+        Device::Cpu => conv2d_parameter_grads_cpu(x, w, grad_output.data(), &g, with_bias),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => {
+            let (_, weight, bias) = cuda::conv2d_backward(x, w, grad_output, &g, with_bias)?;
+            Ok((weight, bias))
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => no_backend(op, device),
+    }
+}
+
+fn conv2d_parameter_grads_cpu(
+    x: &Tensor,
+    w: &Tensor,
+    gy: &[f32],
+    g: &ConvGeometry,
+    with_bias: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let weight = Tensor::from_vec(cpu::conv::conv_backward_weight(x.data(), gy, g), w.shape())?;
+    let bias = with_bias
+        .then(|| {
+            Tensor::from_vec(
+                cpu::conv::bias_backward(gy, g.n, g.out_c, g.out_h * g.out_w),
+                &[g.out_c],
+            )
+        })
+        .transpose()?;
+    Ok((weight, bias))
 }
 
 /// The geometry of the convolution that a transposed convolution is the adjoint of: from the
@@ -1005,7 +1065,10 @@ pub fn conv_transpose2d_backward(
     }
     let gy = grad_output.data();
     Ok(ConvGrads {
-        input: Tensor::from_vec(cpu::conv::conv_forward(gy, w.data(), None, &g), x.shape())?,
+        input: Tensor::from_vec(
+            cpu::conv::conv_forward(gy, w.data(), None, &g, false),
+            x.shape(),
+        )?,
         weight: Tensor::from_vec(cpu::conv::conv_backward_weight(gy, x.data(), &g), w.shape())?,
         bias: with_bias
             .then(|| {

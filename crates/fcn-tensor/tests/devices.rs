@@ -148,6 +148,10 @@ on_devices! {
             assert_close("relu again", &expected, &host(&ops::relu(&x).unwrap()));
             outputs.push(y);
         }
+        // PyTorch's ReLU keeps a NaN (a `max` would turn it into 0 and hide a diverged run).
+        let nan = Tensor::from_vec(vec![f32::NAN, -1.0, 2.0], &[3]).unwrap().to_device(device).unwrap();
+        let y = host(&ops::relu(&nan).unwrap());
+        assert!(y[0].is_nan() && y[1] == 0.0 && y[2] == 2.0, "relu of [NaN, -1, 2]: {y:?}");
         outputs
     }
 }
@@ -430,8 +434,24 @@ on_devices! {
             let w = input(&ws, seed + 1, device);
             let bias = input(&[ws[0]], seed + 2, device);
             let y = ops::conv2d(&x, &w, Some(&bias), &p).unwrap();
+            // The fused ReLU (applied per tile on the CPU) equals a ReLU after the convolution.
+            for b in [Some(&bias), None] {
+                let fused = ops::conv2d_relu(&x, &w, b, &p).unwrap();
+                let separate = ops::relu(&ops::conv2d(&x, &w, b, &p).unwrap()).unwrap();
+                let values = host(&fused);
+                assert_eq!(values, host(&separate), "conv2d_relu, bias {}", b.is_some());
+                // Both sides of the ReLU are exercised.
+                assert!(values.contains(&0.0) && values.iter().any(|&v| v > 0.0));
+                outputs.push(fused);
+            }
             let g = input(y.shape(), seed + 3, device);
             let grads = ops::conv2d_backward(&x, &w, &g, &p, true).unwrap();
+            // Without the input gradient: the same weight and bias gradients.
+            let (weight, bias) = ops::conv2d_backward_parameters(&x, &w, &g, &p, true).unwrap();
+            assert_eq!(host(&weight), host(&grads.weight));
+            assert_eq!(bias.map(|b| host(&b)), grads.bias.as_ref().map(host));
+            let (_, no_bias) = ops::conv2d_backward_parameters(&x, &w, &g, &p, false).unwrap();
+            assert!(no_bias.is_none());
             outputs.extend([y, grads.input, grads.weight, grads.bias.unwrap()]);
         }
         outputs

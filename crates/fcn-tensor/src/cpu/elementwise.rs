@@ -1,4 +1,5 @@
 //! Element-wise kernels: ReLU, dropout masks, crop, channel argmax.
+#![allow(unsafe_code)]
 
 use rayon::prelude::*;
 
@@ -6,7 +7,8 @@ use rayon::prelude::*;
 const CHUNK: usize = 1 << 16;
 
 pub(crate) fn relu(x: &[f32]) -> Vec<f32> {
-    map(x, |v| v.max(0.0))
+    // Not `max`, which maps NaN to 0: PyTorch's ReLU keeps NaN.
+    map(x, |v| if v < 0.0 { 0.0 } else { v })
 }
 
 /// `gy` where the ReLU output is positive, 0 elsewhere (PyTorch's rule: the gradient at 0 is 0).
@@ -27,22 +29,35 @@ pub(crate) fn scale(x: &[f32], factor: f32) -> Vec<f32> {
 }
 
 fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(CHUNK)
+    // Written into spare capacity: a zeroed `vec!` would cost one more pass over memory.
+    let mut y = Vec::with_capacity(x.len());
+    y.spare_capacity_mut()
+        .par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)));
+        .for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                y.write(f(x));
+            }
+        });
+    // SAFETY: the chunks of `y` and `x` pair up one to one, so every element was written.
+    unsafe { y.set_len(x.len()) };
     y
 }
 
 fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    let mut y = vec![0.0f32; a.len()];
-    y.par_chunks_mut(CHUNK)
+    assert_eq!(a.len(), b.len(), "element-wise operands differ in length");
+    let mut y = Vec::with_capacity(a.len());
+    y.spare_capacity_mut()
+        .par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(y, (a, b))| {
             for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
-                *y = f(a, b);
+                y.write(f(a, b));
             }
         });
+    // SAFETY: `a` and `b` have `y`'s length and their chunks pair up one to one, so every
+    // element was written.
+    unsafe { y.set_len(a.len()) };
     y
 }
 

@@ -169,6 +169,15 @@ impl SharedMut {
         }
     }
 
+    /// A buffer not yet initialised: every element must be written through the pointer before
+    /// the owner reads it or sets its length over it.
+    pub(crate) fn uninit(buffer: &mut [std::mem::MaybeUninit<f32>]) -> Self {
+        Self {
+            ptr: buffer.as_mut_ptr().cast(),
+            len: buffer.len(),
+        }
+    }
+
     /// The pointer to element `offset`, which must be inside the buffer.
     pub(crate) fn at(&self, offset: usize) -> *mut f32 {
         assert!(offset < self.len, "offset outside the shared buffer");

@@ -7,7 +7,7 @@ pub(super) const SOURCE: &str = r#"
 extern "C" __global__ void fcn_relu(const float* x, float* y, unsigned long long n) {
     for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
          i += (unsigned long long)blockDim.x * gridDim.x) {
-        y[i] = fmaxf(x[i], 0.0f);
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];  // a NaN stays NaN, as in PyTorch
     }
 }
 
