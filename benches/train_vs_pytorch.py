@@ -38,7 +38,7 @@ def load_config(path):
     defaults = {"model": {"width_divisor": 8, "preprocess": "imagenet", "arch": "fcn8s"},
                 "data": {"synthetic_train": 4000, "synthetic_val": 100},
                 "optim": {"lr": 1e-3, "min_lr": 1e-5, "optimizer": "adam", "schedule": "cosine"},
-                "train": {"iterations": 2000, "batch_size": 4, "eval_every": 500, "seed": 1337},
+                "train": {"iterations": 2400, "batch_size": 4, "eval_every": 600, "seed": 1337},
                 "augment": {"flip": True}}
     if path:
         with open(path, "rb") as f:

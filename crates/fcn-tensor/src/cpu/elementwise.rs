@@ -31,7 +31,7 @@ pub(crate) fn scale(x: &[f32], factor: f32) -> Vec<f32> {
 fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     // Written into spare capacity: a zeroed `vec!` would cost one more pass over memory.
     let mut y = Vec::with_capacity(x.len());
-    y.spare_capacity_mut()
+    y.spare_capacity_mut()[..x.len()]
         .par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(y, x)| {
@@ -47,7 +47,7 @@ fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "element-wise operands differ in length");
     let mut y = Vec::with_capacity(a.len());
-    y.spare_capacity_mut()
+    y.spare_capacity_mut()[..a.len()]
         .par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(y, (a, b))| {
