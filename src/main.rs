@@ -265,21 +265,28 @@ enum BenchCommand {
     Model(ModelBenchArgs),
     /// The gradient all-reduce of data-parallel training: FCN-8s gradients and a sweep of
     /// message sizes, under `mpirun -np N ... --distributed mpi` (rank 0 prints). Alone, it
-    /// prints the sizes only.
+    /// prints the sizes only. The main job's network (width / 8) is timed beside `--arch`.
     Allreduce(AllreduceBenchArgs),
 }
 
+/// The network a benchmark builds (`fcn bench model`, `fcn bench allreduce`).
 #[derive(Debug, Args)]
-struct AllreduceBenchArgs {
-    /// The variant whose gradients are summed: fcn32s, fcn16s, fcn8s or fcn8s-atonce.
+struct BenchNetworkArgs {
+    /// The variant: fcn32s, fcn16s, fcn8s or fcn8s-atonce.
     #[arg(long, default_value = "fcn8s")]
     arch: fcn::core::Arch,
-    /// Backbone width divisor (1 = the real VGG16); the main job's width / 8 is timed too.
+    /// Backbone width divisor (1 = the real VGG16).
     #[arg(long, default_value_t = 1)]
     width_divisor: usize,
     /// Number of classes.
     #[arg(long, default_value_t = 21)]
     num_classes: usize,
+}
+
+#[derive(Debug, Args)]
+struct AllreduceBenchArgs {
+    #[command(flatten)]
+    network: BenchNetworkArgs,
     /// Gradient bucket size, MiB (`distributed.bucket_mib`).
     #[arg(long, value_name = "MIB", default_value_t = fcn::train::DistributedConfig::default().bucket_mib)]
     bucket_mib: usize,
@@ -298,15 +305,8 @@ struct AllreduceBenchArgs {
 
 #[derive(Debug, Args)]
 struct ModelBenchArgs {
-    /// The variant: fcn32s, fcn16s, fcn8s or fcn8s-atonce.
-    #[arg(long, default_value = "fcn8s")]
-    arch: fcn::core::Arch,
-    /// Backbone width divisor (1 = the real VGG16).
-    #[arg(long, default_value_t = 1)]
-    width_divisor: usize,
-    /// Number of classes.
-    #[arg(long, default_value_t = 21)]
-    num_classes: usize,
+    #[command(flatten)]
+    network: BenchNetworkArgs,
     /// Side of the square training input (batch 1).
     #[arg(long, default_value_t = 512)]
     train_size: usize,
@@ -492,9 +492,9 @@ fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
 
 fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
     let options = fcn::bench_model::ModelBenchOptions {
-        arch: args.arch,
-        width_divisor: args.width_divisor,
-        num_classes: args.num_classes,
+        arch: args.network.arch,
+        width_divisor: args.network.width_divisor,
+        num_classes: args.network.num_classes,
         train_size: args.train_size,
         forward_size: args.forward_size,
         repeats: args.repeats,
@@ -511,15 +511,18 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
 
 fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.width_divisor > 0 && args.num_classes > 0 && args.bucket_mib > 0 && args.max_mib > 0,
+        args.network.width_divisor > 0
+            && args.network.num_classes > 0
+            && args.bucket_mib > 0
+            && args.max_mib > 0,
         "--width-divisor, --num-classes, --bucket-mib and --max-mib must be at least 1"
     );
     let comm = communicator(&args.launch, threads_set)?;
     let result = (|| {
         let options = fcn::bench_allreduce::AllreduceBenchOptions {
-            arch: args.arch,
-            width_divisor: args.width_divisor,
-            num_classes: args.num_classes,
+            arch: args.network.arch,
+            width_divisor: args.network.width_divisor,
+            num_classes: args.network.num_classes,
             bucket_mib: args.bucket_mib,
             repeats: args.repeats,
             max_bytes: args.max_mib << 20,

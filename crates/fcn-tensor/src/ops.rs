@@ -917,6 +917,7 @@ pub fn conv2d_backward_parameters(
         Device::Cpu => conv2d_parameter_grads_cpu(x, w, grad_output.data(), &g, with_bias),
         #[cfg(feature = "cuda")]
         Device::Cuda(_) => {
+            // The CUDA backend has no parameters-only kernel yet: its input gradient is dropped.
             let (_, weight, bias) = cuda::conv2d_backward(x, w, grad_output, &g, with_bias)?;
             Ok((weight, bias))
         }
