@@ -56,52 +56,8 @@ struct TrainArgs {
     /// The run directory (default: runs/<arch>-<UTC time>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Training set(s): `synthetic` or FORMAT:ROOT[:SPLIT] (repeatable).
-    #[arg(long = "data", value_name = "SPEC")]
-    data: Vec<String>,
-    /// Validation set(s), same syntax (repeatable).
-    #[arg(long = "val", value_name = "SPEC")]
-    val: Vec<String>,
-    /// fcn32s, fcn16s, fcn8s or fcn8s-atonce.
-    #[arg(long)]
-    arch: Option<String>,
-    /// Backbone width divisor (1 = VGG16).
-    #[arg(long, value_name = "N")]
-    width_divisor: Option<usize>,
-    /// Optimizer steps.
-    #[arg(long, value_name = "N")]
-    iterations: Option<u64>,
-    /// Images per micro-batch.
-    #[arg(long, value_name = "N")]
-    batch_size: Option<usize>,
-    /// Micro-batches per optimizer step.
-    #[arg(long, value_name = "N")]
-    accumulate: Option<usize>,
-    /// Split each micro-batch into N parts that run at once on their own threads (the same
-    /// step, often faster for small networks).
-    #[arg(long, value_name = "N")]
-    batch_split: Option<usize>,
-    /// sgd, adam or lars.
-    #[arg(long)]
-    optimizer: Option<String>,
-    /// Base learning rate.
-    #[arg(long)]
-    lr: Option<f32>,
-    /// fixed, step, poly or cosine.
-    #[arg(long)]
-    schedule: Option<String>,
-    /// Evaluate every N steps (0: only at the end).
-    #[arg(long, value_name = "N")]
-    eval_every: Option<u64>,
-    /// Seed of weights, order, augmentation and dropout.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// cpu or cuda:N.
-    #[arg(long)]
-    device: Option<String>,
-    /// Loader threads.
-    #[arg(long, value_name = "N")]
-    workers: Option<usize>,
+    #[command(flatten)]
+    overrides: fcn::train::ConfigOverrides,
     #[command(flatten)]
     launch: LaunchArgs,
 }
@@ -136,14 +92,14 @@ struct PredictArgs {
     /// Weights (safetensors, ours or a pytorch-fcn state_dict), or a run directory.
     #[arg(long, visible_alias = "model", value_name = "W")]
     weights: PathBuf,
-    /// fcn32s, fcn16s, fcn8s or fcn8s-atonce (default: from the file).
-    #[arg(long)]
+    /// The architecture (default: from the file).
+    #[arg(long, value_enum)]
     arch: Option<fcn::core::Arch>,
     /// Number of classes (default: from the file).
     #[arg(long, value_name = "N")]
     num_classes: Option<usize>,
-    /// Input normalisation: caffe or imagenet (default: from the file, else caffe).
-    #[arg(long)]
+    /// Input normalisation (default: from the file, else caffe).
+    #[arg(long, value_enum)]
     preprocess: Option<fcn::core::Preprocess>,
     /// Output folder (created if needed).
     #[arg(long, value_name = "DIR")]
@@ -272,8 +228,8 @@ enum BenchCommand {
 /// The network a benchmark builds (`fcn bench model`, `fcn bench allreduce`).
 #[derive(Debug, Args)]
 struct BenchNetworkArgs {
-    /// The variant: fcn32s, fcn16s, fcn8s or fcn8s-atonce.
-    #[arg(long, default_value = "fcn8s")]
+    /// The variant.
+    #[arg(long, value_enum, default_value = "fcn8s")]
     arch: fcn::core::Arch,
     /// Backbone width divisor (1 = the real VGG16).
     #[arg(long, default_value_t = 1)]
@@ -645,23 +601,8 @@ fn train_as(
     let leader = comm.rank() == 0;
     let (mut run, dir) = match &args.resume {
         Some(dir) => {
-            let overrides = !args.data.is_empty()
-                || !args.val.is_empty()
-                || args.arch.is_some()
-                || args.width_divisor.is_some()
-                || args.iterations.is_some()
-                || args.batch_size.is_some()
-                || args.accumulate.is_some()
-                || args.batch_split.is_some()
-                || args.optimizer.is_some()
-                || args.lr.is_some()
-                || args.schedule.is_some()
-                || args.eval_every.is_some()
-                || args.seed.is_some()
-                || args.device.is_some()
-                || args.workers.is_some();
             anyhow::ensure!(
-                !overrides,
+                args.overrides.is_empty(),
                 "--resume continues a run with its saved configuration; other settings cannot change"
             );
             (Run::resume_with(dir, comm)?, dir.clone())
@@ -671,7 +612,7 @@ fn train_as(
                 Some(path) => TrainConfig::from_file(path)?,
                 None => TrainConfig::default(),
             };
-            apply_overrides(&mut config, &args);
+            args.overrides.apply(&mut config);
             config.validate()?;
             let dir = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from("runs").join(format!("{}-{}", config.model.arch, utc_stamp()))
@@ -725,54 +666,6 @@ fn train_as(
     );
     println!("weights: {}", dir.join(fcn::train::files::FINAL).display());
     Ok(())
-}
-
-fn apply_overrides(config: &mut fcn::train::TrainConfig, args: &TrainArgs) {
-    if !args.data.is_empty() {
-        config.data.train = args.data.clone();
-    }
-    if !args.val.is_empty() {
-        config.data.val = args.val.clone();
-    }
-    if let Some(v) = &args.arch {
-        config.model.arch = v.clone();
-    }
-    if let Some(v) = args.width_divisor {
-        config.model.width_divisor = v;
-    }
-    if let Some(v) = args.iterations {
-        config.train.iterations = v;
-    }
-    if let Some(v) = args.batch_size {
-        config.train.batch_size = v;
-    }
-    if let Some(v) = args.accumulate {
-        config.train.accumulate = v;
-    }
-    if let Some(v) = args.batch_split {
-        config.train.batch_split = v;
-    }
-    if let Some(v) = &args.optimizer {
-        config.optim.optimizer = v.clone();
-    }
-    if let Some(v) = args.lr {
-        config.optim.lr = v;
-    }
-    if let Some(v) = &args.schedule {
-        config.optim.schedule = v.clone();
-    }
-    if let Some(v) = args.eval_every {
-        config.train.eval_every = v;
-    }
-    if let Some(v) = args.seed {
-        config.train.seed = v;
-    }
-    if let Some(v) = &args.device {
-        config.train.device = v.clone();
-    }
-    if let Some(v) = args.workers {
-        config.train.workers = v;
-    }
 }
 
 /// `YYYYmmdd-HHMMSS` in UTC, for default run names.

@@ -153,6 +153,37 @@ fn bad_configurations_and_paths_fail_clearly_and_write_nothing() {
         text(&out)
     );
 
+    // A value outside a closed set, in a file and on the command line: both list the allowed
+    // values; the file's error names the file, the line and the field.
+    std::fs::write(&bad, "[optim]\nlr = 0.01\nschedule = \"linear\"\n").unwrap();
+    let out = fcn(&[
+        "train",
+        "--config",
+        bad.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("bad.toml")
+            && said.contains("line 3")
+            && said.contains("optim.schedule")
+            && said.contains("`fixed`, `step`, `poly`, `cosine`"),
+        "{said}"
+    );
+    assert!(!run.exists());
+    let out = fcn(&[
+        "train",
+        "--optimizer",
+        "adamw",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("sgd, adam, lars"), "{}", text(&out));
+    assert!(!run.exists());
+
     let out = fcn(&[
         "train",
         "--resume",

@@ -15,8 +15,11 @@ use crate::layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Sca
 use crate::param::{Module, Param};
 use crate::preprocess::Preprocess;
 
-/// The FCN variants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The FCN variants. Their names (`fcn8s`, ...) are the same in configuration files
+/// (serde) and on the command line (`clap::ValueEnum`, with the `clap` feature).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum Arch {
     /// One 32x upsampling of the fc7 scores.
     Fcn32s,
@@ -25,6 +28,8 @@ pub enum Arch {
     /// Fuses pool4 and pool3 scores, upsamples 8x (the staged model).
     Fcn8s,
     /// FCN-8s trained in one stage: pool4 scaled by 0.01 and pool3 by 1e-4 before scoring.
+    #[serde(rename = "fcn8s-atonce")]
+    #[cfg_attr(feature = "clap", value(name = "fcn8s-atonce"))]
     Fcn8sAtOnce,
 }
 

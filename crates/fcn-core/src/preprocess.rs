@@ -15,12 +15,16 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// How RGB bytes become network input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum Preprocess {
     /// The reference (Caffe) weights: RGB -> BGR, 0..255, minus [`CAFFE_MEAN_BGR`].
     #[default]
     Caffe,
     /// torchvision-trained weights: RGB / 255, minus [`IMAGENET_MEAN`], over [`IMAGENET_STD`].
+    #[serde(rename = "imagenet")]
+    #[cfg_attr(feature = "clap", value(name = "imagenet"))]
     ImageNet,
 }
 

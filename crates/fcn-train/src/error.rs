@@ -26,14 +26,19 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
-    /// A configuration file is not valid TOML or has unknown or mistyped fields.
-    #[error("{path}: invalid configuration")]
+    /// A configuration file is not valid TOML, or has an unknown field or a value of the wrong
+    /// type or outside its set (the parser's message lists the allowed values).
+    #[error("{}{}{}: invalid configuration", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default(), if field.is_empty() { String::new() } else { format!(", field {field}") })]
     ConfigFile {
         /// The file.
         path: PathBuf,
-        /// The parser's error (with line and column).
+        /// The line (from 1), when the parser knows it.
+        line: Option<usize>,
+        /// The field's dotted path (`optim.optimizer`), empty when the error is not in one.
+        field: String,
+        /// The parser's error (with the offending text and the allowed values).
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// A configuration value is out of range or inconsistent.
     #[error("invalid configuration: {field}: {message}")]

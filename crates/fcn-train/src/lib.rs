@@ -24,7 +24,9 @@ mod train;
 
 pub use checkpoint::Checkpoint;
 pub use config::{
-    AugmentConfig, DataConfig, DistributedConfig, LoopConfig, ModelConfig, OptimConfig, TrainConfig,
+    AugmentConfig, ClassWeighting, ConfigOverrides, DataConfig, Decay, DistributedConfig,
+    DistributedMode, LoopConfig, LossReduction, ModelConfig, OptimConfig, Optimizer, OptimizerKind,
+    Schedule, ScheduleKind, TrainConfig, Warmup,
 };
 pub use data::{open_dataset, open_datasets};
 pub use error::{Result, TrainError};

@@ -1037,12 +1037,12 @@ impl Page<'_> {
             put!(
                 html,
                 "<div class=\"sub\">{} \u{b7} {} \u{b7} {} \u{b7} {} lr {} ({})</div>\n",
-                escape(&arch_name(&c.model.arch)),
+                escape(&arch_name(c.model.arch.name())),
                 escape(&width),
                 escape(&c.data.train.join(" + ")),
-                escape(&c.optim.optimizer),
+                c.optim.optimizer.kind(),
                 c.optim.lr,
-                escape(&c.optim.schedule)
+                c.optim.decay.kind()
             );
         } else {
             put!(
@@ -1164,13 +1164,18 @@ impl Page<'_> {
                 .join(", ")
         };
         let o = &c.optim;
-        let mut optimizer = format!("{} lr {} ({} schedule", o.optimizer, o.lr, o.schedule);
-        if o.warmup_steps > 0 {
-            put!(optimizer, ", {} warm-up steps", o.warmup_steps);
+        let mut optimizer = format!(
+            "{} lr {} ({} schedule",
+            o.optimizer.kind(),
+            o.lr,
+            o.decay.kind()
+        );
+        if o.warmup.steps > 0 {
+            put!(optimizer, ", {} warm-up steps", o.warmup.steps);
         }
         optimizer.push(')');
-        if o.optimizer != "adam" {
-            put!(optimizer, ", momentum {}", o.momentum);
+        if let Some(momentum) = o.optimizer.momentum() {
+            put!(optimizer, ", momentum {momentum}");
         }
         put!(
             optimizer,

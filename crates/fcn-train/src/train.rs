@@ -17,7 +17,7 @@ use fcn_data::{ClassSet, Dataset};
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{self, ClassWeighting, DistributedMode, TrainConfig};
 use crate::data::open_datasets;
 use crate::distributed::{
     Communicator, SingleProcess, all_reduce_gradients, average_model, broadcast_model,
@@ -150,10 +150,16 @@ impl BatchStream {
 
 fn optimizer(config: &TrainConfig) -> Result<Box<dyn Optimizer>> {
     let o = &config.optim;
-    Ok(match o.optimizer.as_str() {
-        "sgd" => Box::new(Sgd::new(o.momentum, o.weight_decay)?),
-        "lars" => Box::new(Lars::new(o.momentum, o.weight_decay, o.lars_eta)?),
-        _ => Box::new(Adam::new(o.weight_decay)?),
+    Ok(match o.optimizer {
+        config::Optimizer::Sgd { momentum } => Box::new(Sgd::new(momentum, o.weight_decay)?),
+        config::Optimizer::Lars { momentum, eta } => {
+            Box::new(Lars::new(momentum, o.weight_decay, eta)?)
+        }
+        config::Optimizer::Adam { beta1, beta2, eps } => {
+            let mut adam = Adam::new(o.weight_decay)?;
+            (adam.beta1, adam.beta2, adam.eps) = (beta1, beta2, eps);
+            Box::new(adam)
+        }
     })
 }
 
@@ -161,8 +167,8 @@ fn model_config(config: &TrainConfig, classes: &ClassSet) -> Result<FcnConfig> {
     Ok(FcnConfig {
         dropout: config.model.dropout,
         learnable_upsampling: config.model.learnable_upsampling,
-        preprocess: config.preprocess()?,
-        ..FcnConfig::new(config.arch()?, classes.len())
+        preprocess: config.model.preprocess,
+        ..FcnConfig::new(config.model.arch, classes.len())
             .with_width_divisor(config.model.width_divisor)
     })
 }
@@ -430,7 +436,7 @@ impl Run {
     ) -> Result<Self> {
         // Ranks may train on different devices (one GPU each); everything else must match.
         let mut shared = config.clone();
-        shared.train.device.clear();
+        shared.train.device = Device::Cpu;
         let differing = ranks_differing_from_root(comm.as_ref(), shared.to_toml().as_bytes())?;
         if !differing.is_empty() {
             return Err(collective_error(
@@ -443,17 +449,13 @@ impl Run {
         }
         let device: Device = match comm.device() {
             Some(device) => device,
-            None => config
-                .train
-                .device
-                .parse()
-                .map_err(|e: String| TrainError::config("train.device", e))?,
+            None => config.train.device,
         };
         let (train, val) = open_datasets(&config)?;
         let classes = train.classes().clone();
-        let class_weights = match config.optim.class_weights.as_str() {
-            "median-frequency" => Some(median_frequency_weights(train.as_ref())?),
-            _ => None,
+        let class_weights = match config.optim.class_weights {
+            ClassWeighting::MedianFrequency => Some(median_frequency_weights(train.as_ref())?),
+            ClassWeighting::None => None,
         };
         let seed = config.train.seed;
         let mut model = Fcn::new(model_config(&config, &classes)?, seed)?;
@@ -631,10 +633,7 @@ impl Run {
             model: &self.model,
             device: self.device,
             seed: self.config.train.seed,
-            reduction: match self.config.optim.loss.as_str() {
-                "sum" => Reduction::SumOverBatch,
-                _ => Reduction::Mean,
-            },
+            reduction: self.config.optim.loss.reduction(),
             ignore: i64::from(self.classes.ignore().unwrap_or(255)),
             class_weights: self.class_weights.as_deref(),
         }
@@ -785,9 +784,9 @@ impl Run {
         let started = Instant::now();
         let total = self.config.train.iterations;
         let ranks = self.comm.size();
-        let schedule = self.config.schedule_for(ranks)?;
+        let schedule = self.config.schedule_for(ranks);
         let accumulate = self.config.train.accumulate as u64;
-        let local_sgd = self.config.distributed.mode == "local-sgd" && ranks > 1;
+        let local_sgd = self.config.distributed.mode == DistributedMode::LocalSgd && ranks > 1;
         let average_every = self.config.distributed.average_every;
         let bucket_values = self.config.distributed.bucket_mib * (1 << 20) / 4;
         // Training batches are whole (drop_last), so every batch splits into as many parts.
@@ -801,11 +800,7 @@ impl Run {
                 return self.interrupted(started, &mut on_event);
             }
             let step_start = Instant::now();
-            let lr = schedule.at_with_warmup(
-                self.step,
-                self.config.optim.warmup_steps,
-                self.config.optim.warmup_start,
-            );
+            let lr = schedule.at(self.step);
             // Each contribution (part of a micro-batch, rank) is weighted by its loss
             // normaliser, so the sum over all of them, divided by the total weight, is the
             // gradient of the loss of the whole global batch. A lone contribution is used as

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use fcn_core::Tensor;
 use fcn_train::distributed::{Communicator, SingleProcess, host_all_reduce};
-use fcn_train::{Result, Run, TrainConfig, TrainError, files};
+use fcn_train::{Result, Run, TrainConfig, files};
 
 fn tiny(batch_size: usize, accumulate: usize) -> TrainConfig {
     let mut c = TrainConfig::default();
@@ -22,7 +22,7 @@ fn tiny(batch_size: usize, accumulate: usize) -> TrainConfig {
     c.train.predictions = 0;
     // Class weights make the micro-batches' loss normalisers differ, which equal averaging of
     // micro-batch means would get wrong.
-    c.optim.class_weights = "median-frequency".into();
+    c.optim.class_weights = fcn_train::ClassWeighting::MedianFrequency;
     c
 }
 
@@ -124,19 +124,6 @@ fn the_host_all_reduce_keeps_every_tensor_whole_whatever_the_bucket_size() {
 #[test]
 fn distributed_settings_are_checked() {
     let mut c = TrainConfig::default();
-    c.distributed.mode = "async".into();
-    let err = c.validate().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            TrainError::Config {
-                field: "distributed.mode",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let mut c = TrainConfig::default();
     c.distributed.average_every = 0;
     assert!(
         c.validate()
@@ -152,6 +139,23 @@ fn distributed_settings_are_checked() {
     assert_eq!(c.global_batch(4), 64);
     assert_eq!(c.lr_scale(4), 2.0);
     assert_eq!(c.lr_scale(1), 0.5);
+    // The rule reaches every rate of the schedule: base, final and warm-up start.
+    c.optim.decay = fcn_train::Decay::Cosine { min_lr: 1e-4 };
+    c.optim.warmup = fcn_train::Warmup {
+        steps: 10,
+        start: 1e-5,
+    };
+    let schedule = c.schedule_for(4);
+    assert_eq!(
+        schedule.decay,
+        fcn_core::LrSchedule::Cosine {
+            base: c.optim.lr * 2.0,
+            total: c.train.iterations,
+            min: 2e-4
+        }
+    );
+    assert_eq!(schedule.warmup.start, 2e-5);
+    assert_eq!(schedule.at(0), 2e-5);
     c.optim.lr_reference_batch = 0;
     assert_eq!(c.lr_scale(64), 1.0);
 }

@@ -121,9 +121,52 @@ fn configuration_errors_name_the_file_or_field() {
     );
     let err = TrainConfig::from_toml("[optim]\nlr = -1.0\n", Path::new("x.toml")).unwrap_err();
     assert!(err.to_string().contains("optim.lr"), "{err}");
-    let err =
-        TrainConfig::from_toml("[model]\narch = \"fcn4s\"\n", Path::new("x.toml")).unwrap_err();
-    assert!(err.to_string().contains("model.arch"), "{err}");
+    // A value outside a closed set: the file, the line, the field and the allowed values.
+    for (text, field, allowed) in [
+        (
+            "[model]\narch = \"fcn4s\"\n",
+            "model.arch",
+            "`fcn32s`, `fcn16s`, `fcn8s`, `fcn8s-atonce`",
+        ),
+        (
+            "[train]\nseed = 1\n\n[optim]\nlr = 0.1\noptimizer = \"adamw\"\n",
+            "optim.optimizer",
+            "`sgd`, `adam`, `lars`",
+        ),
+        (
+            "[optim]\nschedule = \"linear\"\n",
+            "optim.schedule",
+            "`fixed`, `step`, `poly`, `cosine`",
+        ),
+        ("[optim]\nloss = \"max\"\n", "optim.loss", "`mean` or `sum`"),
+        (
+            "[optim]\nclass_weights = \"inverse\"\n",
+            "optim.class_weights",
+            "`none` or `median-frequency`",
+        ),
+        (
+            "[model]\npreprocess = \"tf\"\n",
+            "model.preprocess",
+            "`caffe` or `imagenet`",
+        ),
+        (
+            "[distributed]\nmode = \"async\"\n",
+            "distributed.mode",
+            "`sync` or `local-sgd`",
+        ),
+        ("[train]\ndevice = \"tpu\"\n", "train.device", "cuda:N"),
+    ] {
+        let err = TrainConfig::from_toml(text, Path::new("bad.toml")).unwrap_err();
+        let line = text.lines().count();
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(
+            chain.contains("bad.toml")
+                && chain.contains(&format!("line {line}"))
+                && chain.contains(&format!("field {field}"))
+                && chain.contains(allowed),
+            "{chain}"
+        );
+    }
     let ok = TrainConfig::from_toml("[train]\niterations = 7\n", Path::new("x.toml")).unwrap();
     assert_eq!(ok.train.iterations, 7);
     assert_eq!(ok.model, TrainConfig::default().model);

@@ -2,10 +2,18 @@
 
 use std::path::Path;
 
-use fcn_core::{Arch, LrSchedule, Preprocess};
+use fcn_core::{Arch, Device, LrSchedule, Preprocess};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+
+mod choices;
+mod optim;
+mod overrides;
+
+pub use choices::{ClassWeighting, DistributedMode, LossReduction};
+pub use optim::{Decay, OptimConfig, Optimizer, OptimizerKind, Schedule, ScheduleKind, Warmup};
+pub use overrides::ConfigOverrides;
 
 /// Everything a run needs. `TrainConfig::default()` is the embedded main job: FCN-8s at a
 /// width that trains on a 2-core CPU, on synthetic transit scenes.
@@ -31,11 +39,8 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DistributedConfig {
-    /// `sync`: gradients summed over ranks every step, so N ranks compute exactly the step of
-    /// one process with N times the batch. `local-sgd`: each rank steps on its own gradients
-    /// and the models are averaged every `average_every` steps (and before every evaluation and
-    /// checkpoint); for slow links.
-    pub mode: String,
+    /// How ranks combine their work.
+    pub mode: DistributedMode,
     /// Local SGD: steps between model averages.
     pub average_every: u64,
     /// Gradients are all-reduced in buckets of this many MiB (PyTorch DDP's default is 25).
@@ -45,7 +50,7 @@ pub struct DistributedConfig {
 impl Default for DistributedConfig {
     fn default() -> Self {
         Self {
-            mode: "sync".into(),
+            mode: DistributedMode::Sync,
             average_every: 8,
             bucket_mib: 25,
         }
@@ -56,16 +61,16 @@ impl Default for DistributedConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `fcn32s`, `fcn16s`, `fcn8s` or `fcn8s-atonce`.
-    pub arch: String,
+    /// The network.
+    pub arch: Arch,
     /// Backbone channels divided by this (1 = VGG16).
     pub width_divisor: usize,
     /// Dropout after fc6 and fc7.
     pub dropout: f32,
     /// Train the bilinear upsampling layers (frozen in the reference).
     pub learnable_upsampling: bool,
-    /// `caffe` or `imagenet` input normalisation.
-    pub preprocess: String,
+    /// Input normalisation.
+    pub preprocess: Preprocess,
     /// Start from these weights (safetensors: an FCN of the same shape, or a coarser FCN for
     /// staged training, copied by name).
     pub init: Option<String>,
@@ -74,13 +79,13 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            arch: "fcn8s".into(),
+            arch: Arch::Fcn8s,
             width_divisor: 8,
             dropout: 0.0,
             learnable_upsampling: false,
             // Unit-scale input trains from scratch at least as well as Caffe's 0..255 scale
             // (measured: docs/benchmarks.md); Caffe's is for the reference weights.
-            preprocess: "imagenet".into(),
+            preprocess: Preprocess::ImageNet,
             init: None,
         }
     }
@@ -146,69 +151,6 @@ impl Default for AugmentConfig {
     }
 }
 
-/// Optimizer, schedule and loss.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OptimConfig {
-    /// `sgd`, `adam` or `lars`.
-    pub optimizer: String,
-    /// Base learning rate.
-    pub lr: f32,
-    /// Momentum (SGD, LARS).
-    pub momentum: f32,
-    /// Weight decay.
-    pub weight_decay: f32,
-    /// LARS trust coefficient.
-    pub lars_eta: f32,
-    /// `fixed`, `step`, `poly` or `cosine`.
-    pub schedule: String,
-    /// Final rate of the cosine schedule.
-    pub min_lr: f32,
-    /// Poly exponent.
-    pub power: f32,
-    /// Step schedule: steps between decays.
-    pub step_every: u64,
-    /// Step schedule: decay factor.
-    pub gamma: f32,
-    /// Linear warm-up steps.
-    pub warmup_steps: u64,
-    /// Warm-up starting rate.
-    pub warmup_start: f32,
-    /// `mean` (over valid pixels) or `sum` (over valid pixels / batch, the FCN reference).
-    pub loss: String,
-    /// `none`, or `median-frequency` (SegNet's balancing: class c weighs
-    /// `median(freq) / freq(c)`, with `freq(c)` = pixels of c / pixels of the images holding c,
-    /// measured on up to 256 training samples; capped at 10 so rare classes cannot dominate).
-    pub class_weights: String,
-    /// The linear scaling rule (Goyal et al. 2017): when positive, `lr` and `min_lr` are the
-    /// rates for a global batch of this many images, and are multiplied by
-    /// `global batch / lr_reference_batch` (global batch = `batch_size x ranks x
-    /// accumulate`); pair it with `warmup_steps`. 0 = use `lr` as given.
-    pub lr_reference_batch: usize,
-}
-
-impl Default for OptimConfig {
-    fn default() -> Self {
-        Self {
-            optimizer: "adam".into(),
-            lr: 1e-3,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            lars_eta: 0.001,
-            schedule: "cosine".into(),
-            min_lr: 1e-5,
-            power: 0.9,
-            step_every: 1000,
-            gamma: 0.1,
-            warmup_steps: 0,
-            warmup_start: 0.0,
-            loss: "mean".into(),
-            class_weights: "none".into(),
-            lr_reference_batch: 0,
-        }
-    }
-}
-
 /// The loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -235,7 +177,8 @@ pub struct LoopConfig {
     /// Loader threads.
     pub workers: usize,
     /// `cpu` or `cuda:N`.
-    pub device: String,
+    #[serde(with = "choices::device_text")]
+    pub device: Device,
     /// Validation images whose overlays are saved for the report.
     pub predictions: usize,
 }
@@ -254,7 +197,7 @@ impl Default for LoopConfig {
             checkpoint_every: 100,
             seed: 1337,
             workers: 2,
-            device: "cpu".into(),
+            device: Device::Cpu,
             predictions: 8,
         }
     }
@@ -270,9 +213,20 @@ impl TrainConfig {
 
     /// Parses TOML text; `path` only names it in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        let config: Self = toml::from_str(text).map_err(|source| TrainError::ConfigFile {
+        let file_error = |field: String, source: toml::de::Error| TrainError::ConfigFile {
             path: path.to_owned(),
-            source,
+            line: source.span().map(|span| line_of(text, span.start)),
+            field,
+            source: Box::new(source),
+        };
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| file_error(String::new(), e))?;
+        let config: Self = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            file_error(
+                if field == "." { String::new() } else { field },
+                e.into_inner(),
+            )
         })?;
         config.validate()?;
         Ok(config)
@@ -284,31 +238,8 @@ impl TrainConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// The architecture.
-    pub fn arch(&self) -> Result<Arch> {
-        self.model.arch.parse().map_err(|_| {
-            TrainError::config(
-                "model.arch",
-                format!(
-                    "{:?}: expected fcn32s, fcn16s, fcn8s or fcn8s-atonce",
-                    self.model.arch
-                ),
-            )
-        })
-    }
-
-    /// The input normalisation.
-    pub fn preprocess(&self) -> Result<Preprocess> {
-        self.model.preprocess.parse().map_err(|_| {
-            TrainError::config(
-                "model.preprocess",
-                format!("{:?}: expected caffe or imagenet", self.model.preprocess),
-            )
-        })
-    }
-
     /// The learning-rate schedule of a single process.
-    pub fn schedule(&self) -> Result<LrSchedule> {
+    pub fn schedule(&self) -> Schedule {
         self.schedule_for(1)
     }
 
@@ -326,44 +257,34 @@ impl TrainConfig {
         }
     }
 
-    /// The learning-rate schedule over `ranks` ranks (the rates scaled by
-    /// [`lr_scale`](Self::lr_scale)).
-    pub fn schedule_for(&self, ranks: usize) -> Result<LrSchedule> {
+    /// The learning-rate schedule over `ranks` ranks: every rate (base, final, warm-up
+    /// start) scaled by [`lr_scale`](Self::lr_scale).
+    pub fn schedule_for(&self, ranks: usize) -> Schedule {
         let o = &self.optim;
         let total = self.train.iterations;
         let scale = self.lr_scale(ranks);
-        let (lr, min_lr) = (o.lr * scale, o.min_lr * scale);
-        Ok(match o.schedule.as_str() {
-            "fixed" => LrSchedule::Fixed { base: lr },
-            "step" => LrSchedule::Step {
-                base: lr,
-                every: o.step_every,
-                gamma: o.gamma,
-            },
-            "poly" => LrSchedule::Poly {
-                base: lr,
+        let base = o.lr * scale;
+        let decay = match o.decay {
+            Decay::Fixed => LrSchedule::Fixed { base },
+            Decay::Step { every, gamma } => LrSchedule::Step { base, every, gamma },
+            Decay::Poly { power } => LrSchedule::Poly { base, total, power },
+            Decay::Cosine { min_lr } => LrSchedule::Cosine {
+                base,
                 total,
-                power: o.power,
+                min: min_lr * scale,
             },
-            "cosine" => LrSchedule::Cosine {
-                base: lr,
-                total,
-                min: min_lr,
+        };
+        Schedule {
+            decay,
+            warmup: Warmup {
+                steps: o.warmup.steps,
+                start: o.warmup.start * scale,
             },
-            other => {
-                return Err(TrainError::config(
-                    "optim.schedule",
-                    format!("{other:?}: expected fixed, step, poly or cosine"),
-                ));
-            }
-        })
+        }
     }
 
     /// Checks every field; the first problem is returned, naming the field.
     pub fn validate(&self) -> Result<()> {
-        self.arch()?;
-        self.preprocess()?;
-        self.schedule()?;
         let positive = |field, v: usize| {
             if v == 0 {
                 Err(TrainError::config(field, "must be at least 1"))
@@ -382,35 +303,59 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.model.dropout) {
             return Err(TrainError::config("model.dropout", "must be in [0, 1)"));
         }
-        if !(self.optim.lr > 0.0 && self.optim.lr.is_finite()) {
+        let o = &self.optim;
+        let rate = |field, v: f32| {
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(TrainError::config(field, format!("{v} must be >= 0")))
+            }
+        };
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
             return Err(TrainError::config(
                 "optim.lr",
-                format!("{} must be positive", self.optim.lr),
+                format!("{} must be positive", o.lr),
             ));
         }
-        if !matches!(self.optim.optimizer.as_str(), "sgd" | "adam" | "lars") {
-            return Err(TrainError::config(
-                "optim.optimizer",
-                format!("{:?}: expected sgd, adam or lars", self.optim.optimizer),
-            ));
+        rate("optim.weight_decay", o.weight_decay)?;
+        rate("optim.warmup_start", o.warmup.start)?;
+        let unit = |field, v: f32| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(TrainError::config(field, format!("{v} must be in [0, 1)")))
+            }
+        };
+        match o.optimizer {
+            Optimizer::Sgd { momentum } => unit("optim.momentum", momentum)?,
+            Optimizer::Lars { momentum, eta } => {
+                unit("optim.momentum", momentum)?;
+                if !(eta > 0.0 && eta.is_finite()) {
+                    return Err(TrainError::config(
+                        "optim.lars_eta",
+                        format!("{eta} must be positive"),
+                    ));
+                }
+            }
+            Optimizer::Adam { beta1, beta2, eps } => {
+                unit("optim.adam_betas", beta1)?;
+                unit("optim.adam_betas", beta2)?;
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return Err(TrainError::config(
+                        "optim.adam_eps",
+                        format!("{eps} must be positive"),
+                    ));
+                }
+            }
         }
-        if !matches!(
-            self.optim.class_weights.as_str(),
-            "none" | "median-frequency"
-        ) {
-            return Err(TrainError::config(
-                "optim.class_weights",
-                format!(
-                    "{:?}: expected none or median-frequency",
-                    self.optim.class_weights
-                ),
-            ));
-        }
-        if !matches!(self.optim.loss.as_str(), "mean" | "sum") {
-            return Err(TrainError::config(
-                "optim.loss",
-                format!("{:?}: expected mean or sum", self.optim.loss),
-            ));
+        match o.decay {
+            Decay::Fixed => {}
+            Decay::Step { every, gamma } => {
+                positive("optim.step_every", every as usize)?;
+                rate("optim.gamma", gamma)?;
+            }
+            Decay::Poly { power } => rate("optim.power", power)?,
+            Decay::Cosine { min_lr } => rate("optim.min_lr", min_lr)?,
         }
         let [lo, hi] = self.augment.scale;
         if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
@@ -420,12 +365,6 @@ impl TrainConfig {
             ));
         }
         let d = &self.distributed;
-        if !matches!(d.mode.as_str(), "sync" | "local-sgd") {
-            return Err(TrainError::config(
-                "distributed.mode",
-                format!("{:?}: expected sync or local-sgd", d.mode),
-            ));
-        }
         positive("distributed.average_every", d.average_every as usize)?;
         positive("distributed.bucket_mib", d.bucket_mib)?;
         if self.data.train.is_empty() {
@@ -434,10 +373,12 @@ impl TrainConfig {
         if self.data.val.is_empty() {
             return Err(TrainError::config("data.val", "no validation set"));
         }
-        self.train
-            .device
-            .parse::<fcn_core::Device>()
-            .map_err(|e| TrainError::config("train.device", e.to_string()))?;
         Ok(())
     }
+}
+
+/// The line (from 1) holding byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }
