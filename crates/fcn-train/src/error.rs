@@ -44,21 +44,24 @@ pub enum TrainError {
         message: String,
     },
     /// A checkpoint is corrupt, truncated or from another run.
-    #[error("checkpoint {path}: {message}")]
+    #[error("checkpoint {path}: {problem}")]
     Checkpoint {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        message: String,
+        problem: CheckpointProblem,
     },
-    /// A run directory cannot be used (missing, or holding another run when starting fresh).
-    #[error("run directory {path}: {message}")]
-    RunDir {
-        /// The directory.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// A run directory to start a fresh run in already holds files.
+    #[error(
+        "run directory {0}: is not empty; use --resume to continue the run in it, or choose a new directory"
+    )]
+    RunDirNotEmpty(PathBuf),
+    /// A run directory to resume holds no checkpoint.
+    #[error("run directory {0}: has no checkpoint.safetensors to resume from")]
+    NoCheckpoint(PathBuf),
+    /// A run directory to report on is not a directory.
+    #[error("run directory {0}: is not a directory")]
+    NotADirectory(PathBuf),
     /// The loss became NaN or infinite.
     #[error("the loss diverged to {loss} at step {step}; lower the learning rate ({lr} now)")]
     Diverged {
@@ -220,6 +223,44 @@ impl TrainError {
             message: message.into(),
         }
     }
+}
+
+/// What is wrong with a checkpoint file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointProblem {
+    /// The file is not a readable safetensors file.
+    #[error("corrupt or truncated ({0})")]
+    Unreadable(fcn_core::CoreError),
+    /// The file is not a checkpoint of this format (its `format` metadata, if any).
+    #[error("not a checkpoint of this format (format = {0:?})")]
+    Format(Option<String>),
+    /// A metadata field is missing.
+    #[error("metadata lacks {0}")]
+    MissingField(&'static str),
+    /// A metadata field that must be a number is not one.
+    #[error("metadata {0} is not a number")]
+    NotANumber(&'static str),
+    /// A metadata field does not fit this machine's `usize`.
+    #[error("{0} is too large")]
+    TooLarge(&'static str),
+    /// The checksum metadata is not hexadecimal.
+    #[error("metadata checksum is not hexadecimal")]
+    ChecksumNotHex,
+    /// The tensors do not match the checksum written with them.
+    #[error("checksum mismatch: the file is corrupt")]
+    ChecksumMismatch {
+        /// The checksum in the metadata.
+        written: u64,
+        /// The checksum of the tensors read.
+        computed: u64,
+    },
+    /// The best mean IoU metadata is not the hexadecimal bits of an `f64`.
+    #[error("metadata best_miou is malformed")]
+    BestMiou,
+    /// A tensor that belongs to neither the model nor the optimizer.
+    #[error("unexpected tensor {0}")]
+    UnexpectedTensor(String),
 }
 
 fn unpaired_message(missing_pred: &[PathBuf], missing_gt: &[PathBuf]) -> String {

@@ -32,7 +32,7 @@ pub use config::{
     AugmentConfig, DataConfig, DistributedConfig, LoopConfig, ModelConfig, OptimConfig, TrainConfig,
 };
 pub use data::{open_dataset, open_datasets};
-pub use error::{Result, TrainError};
+pub use error::{CheckpointProblem, Result, TrainError};
 pub use evaluate::{
     Evaluation, Inference, class_scores, evaluate, evaluate_shard, evaluate_with, normalization,
     predict_labels, predict_labels_sliding,

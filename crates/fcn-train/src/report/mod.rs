@@ -40,10 +40,7 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
 /// The HTML page of the run in `run_dir`, without writing it.
 pub fn render_report(run_dir: &Path) -> Result<String> {
     if !run_dir.is_dir() {
-        return Err(TrainError::RunDir {
-            path: run_dir.to_owned(),
-            message: "is not a directory".into(),
-        });
+        return Err(TrainError::NotADirectory(run_dir.to_owned()));
     }
     let config_path = run_dir.join(files::CONFIG);
     let config = if config_path.exists() {

@@ -62,10 +62,7 @@ impl Run {
             let mut entries =
                 std::fs::read_dir(dir).map_err(|e| TrainError::io("cannot read", dir, e))?;
             if entries.next().is_some() {
-                return Err(TrainError::RunDir {
-                    path: dir.to_owned(),
-                    message: "is not empty; use --resume to continue the run in it, or choose a new directory".into(),
-                });
+                return Err(TrainError::RunDirNotEmpty(dir.to_owned()));
             }
         }
         // Datasets and model first: a run refused for bad data leaves nothing behind.
@@ -93,10 +90,7 @@ impl Run {
             config_bytes = std::fs::read(&config_path)
                 .map_err(|e| TrainError::io("cannot read", &config_path, e))?;
             if !checkpoint_path.exists() {
-                return Err(TrainError::RunDir {
-                    path: dir.to_owned(),
-                    message: format!("has no {} to resume from", files::CHECKPOINT),
-                });
+                return Err(TrainError::NoCheckpoint(dir.to_owned()));
             }
             checkpoint_bytes = std::fs::read(&checkpoint_path)
                 .map_err(|e| TrainError::io("cannot read checkpoint", &checkpoint_path, e))?;
