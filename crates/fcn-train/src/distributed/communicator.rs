@@ -69,7 +69,12 @@ pub trait Communicator {
     }
 }
 
-fn rebuild(values: Vec<f32>, shape: &[usize], device: fcn_core::Device) -> Result<Tensor> {
+/// A tensor of `shape` on `device` from host values.
+pub(super) fn rebuild(
+    values: Vec<f32>,
+    shape: &[usize],
+    device: fcn_core::Device,
+) -> Result<Tensor> {
     Ok(Tensor::from_vec(values, shape)
         .and_then(|t| t.to_device(device))
         .map_err(fcn_core::CoreError::from)?)
