@@ -3,7 +3,6 @@
 //!
 //! - [`metrics`]: the `fcn-metrics` crate (IoU, confusion matrix, reports).
 //! - [`data`]: the `fcn-data` crate (datasets, label PNG I/O, transforms, loader).
-//! - [`eval`]: scoring folders of label PNGs, as `fcn eval` does.
 #![deny(missing_docs)]
 
 pub use fcn_core as core;
@@ -19,8 +18,6 @@ pub mod bench_model;
 pub mod bench_ops;
 pub mod data_cli;
 pub mod error;
-pub mod eval;
-pub mod predict;
 pub mod synthetic;
 pub mod train_progress;
 

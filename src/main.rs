@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use fcn::atomic::write_atomically;
 use fcn::bench::{MetricsBenchOptions, run_metrics_bench};
-use fcn::eval::{EvalOptions, evaluate, read_class_names};
 use fcn::metrics::{DEFAULT_IGNORE_INDEX, OutOfRange};
+use fcn::train::distributed::{Backend, Communicator, end_all_on_error, launch};
+use fcn::train::{LabelFolders, read_class_names, score_folders};
 
 // Training allocates and frees large activation buffers every step; mimalloc reuses them
 // instead of returning them to the kernel and faulting them back in.
@@ -69,22 +70,11 @@ struct LaunchArgs {
     /// `--features mpi`) or `nccl` (one rank per GPU; `--features nccl`). For training,
     /// `train.batch_size` is then each rank's batch.
     #[arg(long, value_enum, default_value = "none")]
-    distributed: Distributed,
+    distributed: Backend,
     /// Seconds a rank waits for the others in one collective before it exits with an error
     /// naming itself (a peer died or hung).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     collective_timeout: u64,
-}
-
-/// How `fcn train` runs across processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Distributed {
-    /// One process.
-    None,
-    /// MPI: CPU clusters (and one machine with several processes).
-    Mpi,
-    /// NCCL: one process per GPU, bootstrapped over MPI.
-    Nccl,
 }
 
 #[derive(Debug, Args)]
@@ -372,7 +362,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|path| read_class_names(path, num_classes))
         .transpose()?;
-    let options = EvalOptions {
+    let options = LabelFolders {
         gt_dir: gt,
         pred_dir: pred,
         num_classes,
@@ -391,7 +381,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         )
         .context("progress bar template")?,
     );
-    let report = evaluate(&options, |done, total| {
+    let report = score_folders(&options, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     });
@@ -503,100 +493,25 @@ fn train(args: TrainArgs, threads_set: bool) -> anyhow::Result<()> {
     end_all_on_error(comm.as_ref(), result)
 }
 
-/// A failing rank of several prints its error and ends every rank: the others may be waiting
-/// for it in a collective.
-fn end_all_on_error(
-    comm: &dyn fcn::train::distributed::Communicator,
-    result: anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    if let Err(err) = &result
-        && comm.size() > 1
-    {
-        eprintln!("error: rank {} of {}: {err}", comm.rank(), comm.size());
-        for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
-        }
-        comm.abort(1);
-    }
-    result
-}
-
 /// The communicator `--distributed` asks for, whose collectives end the process after waiting
 /// `--collective-timeout` seconds. With several ranks on one machine, the compute threads are
 /// split between them (unless --threads or RAYON_NUM_THREADS says otherwise).
 fn communicator(
-    launch: &LaunchArgs,
+    launch_args: &LaunchArgs,
     threads_set: bool,
-) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    let timeout = std::time::Duration::from_secs(launch.collective_timeout.max(1));
-    let comm = backend(launch.distributed, timeout)?;
-    if comm.size() > 1 && !threads_set && std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let local_ranks = [
-            "OMPI_COMM_WORLD_LOCAL_SIZE",
-            "MPI_LOCALNRANKS",
-            "SLURM_NTASKS_PER_NODE",
-        ]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-        let usable = std::thread::available_parallelism().map_or(1, usize::from);
-        // A launcher that bound this rank to some cores (mpirun binds to a core or a socket by
-        // default) already gave it its share; an unbound rank shares the node's cores.
-        let threads = match online_cpus() {
-            Some(online) if usable < online => usable,
-            _ => usable / local_ranks,
-        };
+) -> anyhow::Result<std::rc::Rc<dyn Communicator>> {
+    let timeout = std::time::Duration::from_secs(launch_args.collective_timeout);
+    let launched = launch(launch_args.distributed, timeout)?;
+    if let Some(threads) = launched.threads.filter(|_| !threads_set) {
         // Fails only if the pool already exists, which then keeps its size.
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
+            .num_threads(threads)
             .build_global();
     }
-    Ok(comm)
+    Ok(launched.comm)
 }
 
-/// The number of CPUs the kernel has online (`/sys/devices/system/cpu/online`, e.g. `0-63`).
-fn online_cpus() -> Option<usize> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
-    let mut count = 0;
-    for range in text.trim().split(',') {
-        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-        count += (hi.parse::<usize>().ok()? + 1).checked_sub(lo.parse::<usize>().ok()?)?;
-    }
-    Some(count)
-}
-
-/// The communicator of one backend, or why this build has none.
-fn backend(
-    distributed: Distributed,
-    timeout: std::time::Duration,
-) -> anyhow::Result<std::rc::Rc<dyn fcn::train::distributed::Communicator>> {
-    use fcn::train::distributed as d;
-    let not_built = |feature: &str| {
-        anyhow::anyhow!(
-            "--distributed {feature}: this fcn was built without the {feature} feature; run \
-             `bash scripts/install-mpi.sh`, then build with `cargo build --release --features {feature}`"
-        )
-    };
-    // `not_built` is unused when every feature is on, `timeout` when none is.
-    let _ = (&not_built, timeout);
-    Ok(match distributed {
-        Distributed::None => std::rc::Rc::new(d::SingleProcess),
-        #[cfg(feature = "mpi")]
-        Distributed::Mpi => std::rc::Rc::new(d::Mpi::init(timeout)?),
-        #[cfg(not(feature = "mpi"))]
-        Distributed::Mpi => return Err(not_built("mpi")),
-        #[cfg(feature = "nccl")]
-        Distributed::Nccl => std::rc::Rc::new(d::Nccl::init(timeout)?),
-        #[cfg(not(feature = "nccl"))]
-        Distributed::Nccl => return Err(not_built("nccl")),
-    })
-}
-
-fn train_as(
-    args: TrainArgs,
-    comm: std::rc::Rc<dyn fcn::train::distributed::Communicator>,
-) -> anyhow::Result<()> {
+fn train_as(args: TrainArgs, comm: std::rc::Rc<dyn Communicator>) -> anyhow::Result<()> {
     use fcn::train::{Run, TrainConfig};
     let leader = comm.rank() == 0;
     let (mut run, dir) = match &args.resume {
@@ -695,7 +610,7 @@ fn utc_stamp() -> String {
 
 fn predict(args: PredictArgs) -> anyhow::Result<()> {
     use fcn::core::{Fcn, FcnConfig};
-    let weights = fcn::predict::model_path(&args.weights)?;
+    let weights = fcn::train::predict::model_path(&args.weights)?;
     let mut model = match (args.arch, args.num_classes) {
         (Some(arch), Some(n)) => {
             // The width comes from the file's conv1_1 (64 / channels).
@@ -714,11 +629,11 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let options = fcn::predict::PredictOptions {
+    let options = fcn::train::predict::PredictOptions {
         logits: args.logits,
     };
     for image in &args.images {
-        let written = fcn::predict::predict_image(&model, image, &args.out, options)
+        let written = fcn::train::predict::predict_image(&model, image, &args.out, options)
             .with_context(|| format!("cannot segment {}", image.display()))?;
         println!("{} -> {}", image.display(), written.labels.display());
     }
@@ -726,7 +641,7 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
 }
 
 fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
-    let weights = fcn::predict::model_path(model)?;
+    let weights = fcn::train::predict::model_path(model)?;
     let mut net = fcn::core::Fcn::load(&weights, None)?;
     net.to_device(args.device)?;
     let spec = args.data.as_deref().unwrap_or("synthetic");

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fcn_core::{Tensor, parse_safetensors, safetensors_bytes};
 
-use crate::error::{Result, TrainError};
+use crate::error::{CheckpointProblem, Result, TrainError};
 
 const FORMAT: &str = "fcn-train checkpoint 1";
 
@@ -91,37 +91,40 @@ impl Checkpoint {
 
     /// Verifies and parses the bytes of a checkpoint file; `path` only names it in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let bad = |message: String| TrainError::Checkpoint {
+        let bad = |problem: CheckpointProblem| TrainError::Checkpoint {
             path: path.to_owned(),
-            message,
+            problem,
         };
-        let file = parse_safetensors(bytes, path)
-            .map_err(|e| bad(format!("corrupt or truncated ({e})")))?;
+        let file =
+            parse_safetensors(bytes, path).map_err(|e| bad(CheckpointProblem::Unreadable(e)))?;
         let meta = &file.metadata;
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err(bad(format!(
-                "not a checkpoint of this format (format = {:?})",
-                meta.get("format")
-            )));
+            return Err(bad(CheckpointProblem::Format(meta.get("format").cloned())));
         }
-        let field = |name: &str| {
+        let field = |name: &'static str| {
             meta.get(name)
-                .ok_or_else(|| bad(format!("metadata lacks {name}")))
+                .ok_or_else(|| bad(CheckpointProblem::MissingField(name)))
         };
-        let number = |name: &str| -> Result<u64> {
+        let number = |name: &'static str| -> Result<u64> {
             field(name)?
                 .parse()
-                .map_err(|_| bad(format!("metadata {name} is not a number")))
+                .map_err(|_| bad(CheckpointProblem::NotANumber(name)))
         };
-        let expected = u64::from_str_radix(field("checksum")?, 16)
-            .map_err(|_| bad("metadata checksum is not hexadecimal".into()))?;
-        if checksum(&file.tensors)? != expected {
-            return Err(bad("checksum mismatch: the file is corrupt".into()));
+        let size = |name: &'static str| -> Result<usize> {
+            usize::try_from(number(name)?).map_err(|_| bad(CheckpointProblem::TooLarge(name)))
+        };
+        let written = u64::from_str_radix(field("checksum")?, 16)
+            .map_err(|_| bad(CheckpointProblem::ChecksumNotHex))?;
+        let computed = checksum(&file.tensors)?;
+        if computed != written {
+            return Err(bad(CheckpointProblem::ChecksumMismatch {
+                written,
+                computed,
+            }));
         }
         let best_miou = match meta.get("best_miou") {
             Some(bits) => Some(f64::from_bits(
-                u64::from_str_radix(bits, 16)
-                    .map_err(|_| bad("metadata best_miou is malformed".into()))?,
+                u64::from_str_radix(bits, 16).map_err(|_| bad(CheckpointProblem::BestMiou))?,
             )),
             None => None,
         };
@@ -133,17 +136,15 @@ impl Checkpoint {
             } else if let Some(n) = name.strip_prefix("optim.") {
                 optimizer.insert(n.to_owned(), t);
             } else {
-                return Err(bad(format!("unexpected tensor {name}")));
+                return Err(bad(CheckpointProblem::UnexpectedTensor(name)));
             }
         }
         Ok(Self {
             step: number("step")?,
             epoch: number("epoch")?,
-            batch_in_epoch: usize::try_from(number("batch_in_epoch")?)
-                .map_err(|_| bad("batch_in_epoch is too large".into()))?,
+            batch_in_epoch: size("batch_in_epoch")?,
             global_batch: match meta.get("global_batch") {
-                Some(_) => usize::try_from(number("global_batch")?)
-                    .map_err(|_| bad("global_batch is too large".into()))?,
+                Some(_) => size("global_batch")?,
                 None => 0,
             },
             best_miou,

@@ -71,16 +71,21 @@ impl Evaluation {
     }
 }
 
+/// The class scores (N, C, H, W) of a normalised image batch (N, 3, H, W), on the batch's
+/// device: the one forward pass behind every prediction.
+pub fn class_scores(model: &Fcn, images: Tensor) -> Result<Tensor> {
+    let mut tape = Tape::inference();
+    let x = tape.constant(images);
+    Ok(model.forward(&mut tape, &x, Mode::Eval)?.into_value())
+}
+
 /// Class scores of one image batch (N, 3, H, W) on `device`, as labels (N*H*W).
 pub fn predict_labels(model: &Fcn, images: Tensor, device: Device) -> Result<Vec<u32>> {
-    let mut tape = Tape::inference();
-    let x = tape.constant(
-        images
-            .to_device(device)
-            .map_err(fcn_core::CoreError::from)?,
-    );
-    let scores = model.forward(&mut tape, &x, Mode::Eval)?;
-    Ok(ops::argmax_channels(scores.value()).map_err(fcn_core::CoreError::from)?)
+    let images = images
+        .to_device(device)
+        .map_err(fcn_core::CoreError::from)?;
+    let scores = class_scores(model, images)?;
+    Ok(ops::argmax_channels(&scores).map_err(fcn_core::CoreError::from)?)
 }
 
 /// Window starts along one axis: every `stride`, the last flush with the end.
@@ -117,10 +122,9 @@ pub fn predict_labels_sliding(
     for &y in &window_starts(h, window, stride) {
         for &x in &window_starts(w, window, stride) {
             let tile = ops::crop(image, [y, x], [th, tw]).map_err(fcn_core::CoreError::from)?;
-            let mut tape = Tape::inference();
-            let input = tape.constant(tile.to_device(device).map_err(fcn_core::CoreError::from)?);
-            let scores = model.forward(&mut tape, &input, Mode::Eval)?;
-            let scores = scores.value().to_vec().map_err(fcn_core::CoreError::from)?;
+            let tile = tile.to_device(device).map_err(fcn_core::CoreError::from)?;
+            let scores = class_scores(model, tile)?;
+            let scores = scores.to_vec().map_err(fcn_core::CoreError::from)?;
             for c in 0..classes {
                 for r in 0..th {
                     let src = &scores[(c * th + r) * tw..(c * th + r + 1) * tw];

@@ -1,5 +1,6 @@
 //! Training and evaluation of FCNs: the loop behind `fcn train`, resumable checkpoints, JSONL
-//! logs and evaluation with `fcn-metrics`.
+//! logs ([`LogRecord`]), evaluation with `fcn-metrics` (of a model, or of folders of label
+//! maps), prediction writing, HTML reports and the start-up of a distributed run.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -19,6 +20,10 @@ mod data;
 pub mod distributed;
 mod error;
 mod evaluate;
+pub mod files;
+mod folders;
+pub mod log;
+pub mod predict;
 mod report;
 mod train;
 
@@ -29,10 +34,14 @@ pub use config::{
     Schedule, ScheduleKind, TrainConfig, Warmup,
 };
 pub use data::{open_dataset, open_datasets};
-pub use error::{Result, TrainError};
+pub use error::{CheckpointProblem, Result, TrainError};
 pub use evaluate::{
-    Evaluation, Inference, evaluate, evaluate_shard, evaluate_with, normalization, predict_labels,
-    predict_labels_sliding,
+    Evaluation, Inference, class_scores, evaluate, evaluate_shard, evaluate_with, normalization,
+    predict_labels, predict_labels_sliding,
 };
+pub use folders::{
+    LabelFolders, LabelPair, pair_label_files, read_class_names, score_folders, score_pairs,
+};
+pub use log::{EvalRecord, LogRecord, StepRecord};
 pub use report::{render_report, write_report};
-pub use train::{Event, Run, Summary, files, median_frequency_weights};
+pub use train::{Event, Run, Summary, median_frequency_weights};

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fcn_train::{Event, Run, TrainConfig, TrainError, files};
+use fcn_train::{CheckpointProblem, Event, Run, TrainConfig, TrainError, files};
 
 /// A run small enough for a test: FCN-8s at width / 32 on 48x48 synthetic scenes.
 fn tiny() -> TrainConfig {
@@ -101,7 +101,16 @@ fn corrupt_and_truncated_checkpoints_are_errors_naming_the_file() {
     flipped[last] ^= 0x40;
     std::fs::write(&path, &flipped).unwrap();
     let err = Run::resume(&dir).err().unwrap();
-    assert!(matches!(err, TrainError::Checkpoint { .. }), "{err:?}");
+    assert!(
+        matches!(
+            &err,
+            TrainError::Checkpoint {
+                problem: CheckpointProblem::ChecksumMismatch { written, computed },
+                ..
+            } if written != computed
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("checkpoint.safetensors"), "{err}");
     assert!(err.to_string().contains("checksum"), "{err}");
 

@@ -9,7 +9,8 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, CommunicatorCollectives, Root};
 use mpi::{Count, Threading};
 
-use super::{Communicator, Watchdog, collective_error};
+use super::communicator::{Communicator, SingleProcess, collective_error};
+use super::watchdog::Watchdog;
 use crate::error::Result;
 
 /// MPI's `COMM_WORLD`: one rank per process started by `mpirun -np N` (or `srun`).
@@ -34,7 +35,7 @@ impl Mpi {
     /// [`init`](Self::init) for the communicator `backend`, which names it in errors.
     pub(crate) fn init_as(timeout: Duration, backend: &'static str) -> Result<Self> {
         let (universe, _threading) = mpi::initialize_with_threading(Threading::Funneled)
-            .ok_or_else(|| collective_error(&super::SingleProcess, "MPI is already initialised"))?;
+            .ok_or_else(|| collective_error(&SingleProcess, "MPI is already initialised"))?;
         let world = universe.world();
         let (rank, size) = (world.rank() as usize, world.size() as usize);
         Ok(Self {

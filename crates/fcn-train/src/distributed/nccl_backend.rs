@@ -26,7 +26,8 @@ use fcn_core::{Device, Tensor};
 use cudarc::driver::{CudaSlice, CudaStream};
 use cudarc::nccl::{Comm, Id, ReduceOp, group_end, group_start};
 
-use super::{Communicator, Mpi, buckets, collective_error, host_all_reduce, rebuild};
+use super::communicator::{Communicator, buckets, collective_error, host_all_reduce, rebuild};
+use super::mpi_backend::Mpi;
 use crate::error::{Result, TrainError};
 
 /// Environment variables that launchers set to the rank's index among the ranks of its node

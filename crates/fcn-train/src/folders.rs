@@ -1,4 +1,5 @@
-//! `fcn eval --gt DIR --pred DIR`: score folders of label PNGs paired by file stem.
+//! Scoring folders of label maps (`fcn eval --gt DIR --pred DIR`): ground-truth and predicted
+//! label PNGs paired by file stem, scored with `fcn-metrics`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -9,11 +10,11 @@ use fcn_metrics::{ConfusionMatrix, MetricsError, OutOfRange, PerImageIou, Report
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainError};
 
-/// What to evaluate and how.
+/// Which folders to score, and how.
 #[derive(Debug, Clone)]
-pub struct EvalOptions {
+pub struct LabelFolders {
     /// Folder of ground-truth label PNGs.
     pub gt_dir: PathBuf,
     /// Folder of predicted label PNGs, one per ground truth, same file stem.
@@ -30,7 +31,7 @@ pub struct EvalOptions {
 
 /// A ground-truth file and the prediction with the same stem.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pair {
+pub struct LabelPair {
     /// The shared file stem.
     pub stem: String,
     /// The ground-truth file.
@@ -44,7 +45,7 @@ pub struct Pair {
 const CHUNK: usize = 64;
 
 /// Pairs the `.png` files of two folders by stem, sorted by stem. Every file must have a partner.
-pub fn pair_files(gt_dir: &Path, pred_dir: &Path) -> Result<Vec<Pair>> {
+pub fn pair_label_files(gt_dir: &Path, pred_dir: &Path) -> Result<Vec<LabelPair>> {
     let gt = png_files_by_stem(gt_dir)?;
     let pred = png_files_by_stem(pred_dir)?;
     let missing_pred: Vec<PathBuf> = gt
@@ -58,7 +59,7 @@ pub fn pair_files(gt_dir: &Path, pred_dir: &Path) -> Result<Vec<Pair>> {
         .map(|(_, p)| p.clone())
         .collect();
     if !missing_pred.is_empty() || !missing_gt.is_empty() {
-        return Err(Error::Unpaired {
+        return Err(TrainError::Unpaired {
             missing_pred,
             missing_gt,
         });
@@ -66,12 +67,12 @@ pub fn pair_files(gt_dir: &Path, pred_dir: &Path) -> Result<Vec<Pair>> {
     Ok(gt
         .into_iter()
         .zip(pred.into_values())
-        .map(|((stem, gt), pred)| Pair { stem, gt, pred })
+        .map(|((stem, gt), pred)| LabelPair { stem, gt, pred })
         .collect())
 }
 
 fn png_files_by_stem(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
-    let io_error = |source| Error::Io {
+    let io_error = |source| TrainError::Io {
         action: "cannot list",
         path: dir.to_owned(),
         source,
@@ -90,21 +91,21 @@ fn png_files_by_stem(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         if let Some(first) = files.insert(stem, path.clone()) {
-            return Err(Error::DuplicateStem {
+            return Err(TrainError::DuplicateStem {
                 first,
                 second: path,
             });
         }
     }
     if files.is_empty() {
-        return Err(Error::NoImages(dir.to_owned()));
+        return Err(TrainError::NoImages(dir.to_owned()));
     }
     Ok(files)
 }
 
 /// Reads a class-name file: one name per line, blank lines and `#` comments skipped.
 pub fn read_class_names(path: &Path, num_classes: usize) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
         action: "cannot read",
         path: path.to_owned(),
         source,
@@ -116,7 +117,7 @@ pub fn read_class_names(path: &Path, num_classes: usize) -> Result<Vec<String>> 
         .map(str::to_owned)
         .collect();
     if names.len() != num_classes {
-        return Err(Error::ClassNames {
+        return Err(TrainError::ClassNames {
             path: path.to_owned(),
             expected: num_classes,
             actual: names.len(),
@@ -125,21 +126,22 @@ pub fn read_class_names(path: &Path, num_classes: usize) -> Result<Vec<String>> 
     Ok(names)
 }
 
-/// Scores every pair and returns the report (dataset-level scores, per-image averages).
-/// `progress` is called with (images done, images in all) after each chunk.
-pub fn evaluate(options: &EvalOptions, progress: impl Fn(usize, usize)) -> Result<Report> {
-    let pairs = pair_files(&options.gt_dir, &options.pred_dir)?;
+/// Scores every pair of the two folders and returns the report (dataset-level scores,
+/// per-image averages). `progress` is called with (images done, images in all) after each
+/// chunk.
+pub fn score_folders(options: &LabelFolders, progress: impl Fn(usize, usize)) -> Result<Report> {
+    let pairs = pair_label_files(&options.gt_dir, &options.pred_dir)?;
     let matrix = ConfusionMatrix::new(options.num_classes)?
         .with_ignore_index(options.ignore_index)
         .with_out_of_range(options.out_of_range);
-    let (matrix, per_image) = evaluate_pairs(&pairs, matrix, progress)?;
+    let (matrix, per_image) = score_pairs(&pairs, matrix, progress)?;
     let report = Report::new(&matrix, options.class_names.as_deref())?.with_per_image(&per_image);
     Ok(report)
 }
 
 /// Scores the pairs in parallel into `matrix` and a per-image accumulator with its settings.
-pub fn evaluate_pairs(
-    pairs: &[Pair],
+pub fn score_pairs(
+    pairs: &[LabelPair],
     mut matrix: ConfusionMatrix,
     progress: impl Fn(usize, usize),
 ) -> Result<(ConfusionMatrix, PerImageIou)> {
@@ -160,7 +162,7 @@ pub fn evaluate_pairs(
 }
 
 /// The confusion matrix of one pair, with the settings of `template`.
-fn score_pair(pair: &Pair, template: &ConfusionMatrix) -> Result<ConfusionMatrix> {
+fn score_pair(pair: &LabelPair, template: &ConfusionMatrix) -> Result<ConfusionMatrix> {
     let gt = read_label_png(&pair.gt)?;
     let pred = read_label_png(&pair.pred)?;
     if gt.dim() != pred.dim() {
@@ -169,7 +171,7 @@ fn score_pair(pair: &Pair, template: &ConfusionMatrix) -> Result<ConfusionMatrix
             let (h, w) = m.dim();
             (w as u32, h as u32)
         };
-        return Err(Error::SizeMismatch {
+        return Err(TrainError::SizeMismatch {
             gt: pair.gt.clone(),
             gt_size: width_height(&gt),
             pred: pair.pred.clone(),
@@ -183,7 +185,7 @@ fn score_pair(pair: &Pair, template: &ConfusionMatrix) -> Result<ConfusionMatrix
             MetricsError::PredictionOutOfRange { .. } => &pair.pred,
             _ => &pair.gt,
         };
-        Error::Labels {
+        TrainError::Labels {
             path: path.clone(),
             problem,
         }
