@@ -78,7 +78,15 @@ pub enum TensorError {
         /// The device asked for.
         device: crate::Device,
         /// Why not.
-        reason: String,
+        reason: Unavailable,
+    },
+    /// A device name that is none of `cpu`, `cuda`, `cuda:N`.
+    #[error("unknown device {text:?}: expected {expected}")]
+    ParseDevice {
+        /// The text given.
+        text: String,
+        /// The accepted forms.
+        expected: &'static str,
     },
     /// The operation has no kernel on this device yet (see the `cuda` module's list).
     #[error("{op} is not supported on {device} yet; move the operands to the CPU first")]
@@ -99,6 +107,42 @@ pub enum TensorError {
         /// The library's error.
         #[source]
         source: BackendError,
+    },
+}
+
+/// Why a device cannot be used ([`TensorError::DeviceUnavailable`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// This build of fcn-tensor has no CUDA backend.
+    #[error("this build of fcn-tensor has no CUDA backend (enable the `cuda` feature)")]
+    NotBuilt,
+    /// A CUDA library could not be loaded.
+    #[error("the {name} library ({file}) was not found{hint}")]
+    LibraryMissing {
+        /// The library (CUDA driver, cuBLAS, NVRTC, NCCL).
+        name: &'static str,
+        /// Its file name stem (libcuda, ...).
+        file: &'static str,
+        /// What to do about it, empty or starting with a separator.
+        hint: String,
+    },
+    /// The ordinal is past the last GPU.
+    #[error("{count} CUDA device(s) found, ordinal {ordinal} is past the last")]
+    NoSuchDevice {
+        /// The ordinal asked for.
+        ordinal: usize,
+        /// The GPUs found.
+        count: usize,
+    },
+    /// The driver refused a step of the set-up (listing devices, creating a context), or a
+    /// library panicked while it was being loaded.
+    #[error("{step}: {message}")]
+    SetupFailed {
+        /// What was being done.
+        step: &'static str,
+        /// The library's message.
+        message: String,
     },
 }
 

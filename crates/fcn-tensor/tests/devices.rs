@@ -495,8 +495,15 @@ on_devices! {
 fn cuda_without_the_feature_is_an_error() {
     let err = Tensor::zeros(&[1]).to_device(Device::Cuda(0)).unwrap_err();
     assert!(
-        matches!(err, TensorError::DeviceUnavailable { .. }),
+        matches!(
+            err,
+            TensorError::DeviceUnavailable {
+                reason: fcn_tensor::Unavailable::NotBuilt,
+                ..
+            }
+        ),
         "{err}"
     );
+    assert!(err.to_string().contains("no CUDA backend"), "{err}");
     eprintln!("skipping CUDA: {err}");
 }
