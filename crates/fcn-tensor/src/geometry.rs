@@ -391,7 +391,7 @@ pub(crate) fn check_crop(
     Ok(())
 }
 
-/// How the pixel losses of [`softmax_cross_entropy`](crate::ops::softmax_cross_entropy) are
+/// How the pixel losses of `softmax_cross_entropy` are
 /// combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reduction {

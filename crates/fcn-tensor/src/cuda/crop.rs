@@ -5,7 +5,7 @@ use cudarc::driver::PushKernelArg;
 use super::context::{CudaStorage, backend, launch_ops, u64s};
 use crate::Result;
 
-/// [`ops::crop`](crate::ops::crop) of a checked (planes, in_h, in_w) input.
+/// `ops::crop` of a checked (planes, in_h, in_w) input.
 pub(crate) fn crop(
     sx: &CudaStorage,
     planes: usize,
@@ -29,7 +29,7 @@ pub(crate) fn crop(
     Ok(b.storage(y, n))
 }
 
-/// [`ops::crop_backward`](crate::ops::crop_backward) of a checked gradient.
+/// `ops::crop_backward` of a checked gradient.
 pub(crate) fn crop_backward(
     sg: &CudaStorage,
     planes: usize,

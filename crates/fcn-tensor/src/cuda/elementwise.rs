@@ -113,7 +113,7 @@ fn elementwise(kind: Elementwise, inputs: &[&CudaStorage]) -> Result<CudaStorage
     Ok(b.storage(y, n))
 }
 
-/// The dropout mask of [`ops::dropout`](crate::ops::dropout) on the GPU of `like` (and as long): the CPU's
+/// The dropout mask of `ops::dropout` on the GPU of `like` (and as long): the CPU's
 /// counter-based hash, so the same seed gives the same mask on every device.
 pub(crate) fn dropout_mask(
     like: &CudaStorage,

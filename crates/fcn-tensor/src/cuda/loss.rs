@@ -8,7 +8,7 @@ use super::context::{
 use super::kernels;
 use crate::{Result, TensorError};
 
-/// [`ops::argmax_channels`](crate::ops::argmax_channels), downloaded.
+/// `ops::argmax_channels`, downloaded.
 pub(crate) fn argmax_channels(sx: &CudaStorage, [n, c, hw]: [usize; 3]) -> Result<Vec<u32>> {
     let op = "argmax_channels";
     let b = backend(sx.ordinal)?;
@@ -25,7 +25,7 @@ pub(crate) fn argmax_channels(sx: &CudaStorage, [n, c, hw]: [usize; 3]) -> Resul
     download_any(op, &b, &out, len)
 }
 
-/// [`ops::softmax_cross_entropy`](crate::ops::softmax_cross_entropy) on checked operands:
+/// `ops::softmax_cross_entropy` on checked operands:
 /// `labels` per pixel (-1 ignored), `weight` and `coef` (`weight * scale`) per class. Returns
 /// the summed weighted loss (unscaled; per-pixel losses in f64 summed by fixed-shape block
 /// trees, then the block partials in order on the host: deterministic) and the gradient.

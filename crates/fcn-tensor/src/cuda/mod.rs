@@ -8,37 +8,37 @@
 //! - One context per GPU ordinal, created at first use and cached (`context`). Before cudarc
 //!   touches a library (it panics when one is missing) the library is probed, and its absence
 //!   becomes [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable).
-//! - [`ops::matmul`](crate::ops::matmul) and [`ops::matmul_backward`](crate::ops::matmul_backward)
+//! - `ops::matmul` and `ops::matmul_backward`
 //!   run on cuBLAS SGEMM (row-major through the column-major swap; `gemm`).
-//! - [`ops::relu`](crate::ops::relu), [`ops::relu_backward`](crate::ops::relu_backward),
-//!   [`ops::add`](crate::ops::add), [`ops::mul`](crate::ops::mul) and
-//!   [`ops::scale`](crate::ops::scale) are CUDA C kernels compiled by NVRTC at first use
+//! - `ops::relu`, `ops::relu_backward`,
+//!   `ops::add`, `ops::mul` and
+//!   `ops::scale` are CUDA C kernels compiled by NVRTC at first use
 //!   (`kernels::SOURCE`), like the rest (`kernels::OPS_SOURCE`), all written in gather form:
 //!   one thread per output value, so no atomics and results that do not vary between runs.
-//! - [`ops::crop`](crate::ops::crop), [`ops::crop_backward`](crate::ops::crop_backward) and
-//!   [`ops::argmax_channels`](crate::ops::argmax_channels) (its labels are downloaded: the
+//! - `ops::crop`, `ops::crop_backward` and
+//!   `ops::argmax_channels` (its labels are downloaded: the
 //!   result is a host `Vec<u32>`).
-//! - [`ops::max_pool2d`](crate::ops::max_pool2d): one thread per window, the CPU's scan order
+//! - `ops::max_pool2d`: one thread per window, the CPU's scan order
 //!   and NaN rule, so values and indices are the CPU's bit for bit. The indices are downloaded
 //!   into `MaxPoolOutput::indices` (host memory, as on the CPU; the forward pass therefore
-//!   synchronises); [`ops::max_pool2d_backward`](crate::ops::max_pool2d_backward) uploads them
+//!   synchronises); `ops::max_pool2d_backward` uploads them
 //!   and each input value sums, in output order, the gradients of the windows covering it whose
 //!   maximum it was (the CPU's order of additions, so also bit for bit).
-//! - [`ops::softmax_cross_entropy`](crate::ops::softmax_cross_entropy): one thread per pixel
+//! - `ops::softmax_cross_entropy`: one thread per pixel
 //!   writes the gradient and its weighted loss (f64); the losses are summed by fixed-shape block
 //!   trees and the block partials in order on the host, so the loss is deterministic. The
 //!   reduction's scale and the per-class factors are computed on the host as on the CPU.
-//! - [`ops::dropout`](crate::ops::dropout): the CPU's counter-based hash, ported to 64-bit
+//! - `ops::dropout`: the CPU's counter-based hash, ported to 64-bit
 //!   integer arithmetic, so a seed gives the same mask on both devices.
 //! - Convolution primitives (`conv`): per image an im2col kernel and one cuBLAS SGEMM per
 //!   group; SGEMM then col2im as a gather kernel (each input value sums its column entries);
 //!   the weight gradient accumulated over the images with `beta = 1`; the bias gradient one
-//!   block per channel (f64, fixed tree). [`ops::conv2d`](crate::ops::conv2d),
-//!   [`ops::conv_transpose2d`](crate::ops::conv_transpose2d) and their backward passes are
+//!   block per channel (f64, fixed tree). `ops::conv2d`,
+//!   `ops::conv_transpose2d` and their backward passes are
 //!   composed from them in `ops`, once for both devices.
-//! - Optimizer updates ([`ops::sgd_step`](crate::ops::sgd_step),
-//!   [`ops::lars_step`](crate::ops::lars_step), [`ops::adam_step`](crate::ops::adam_step)) and
-//!   LARS's norms ([`ops::sum_squares`](crate::ops::sum_squares)), so a training step never
+//! - Optimizer updates (`ops::sgd_step`,
+//!   `ops::lars_step`, `ops::adam_step`) and
+//!   LARS's norms (`ops::sum_squares`), so a training step never
 //!   copies weights or gradients through the host (`optim`).
 //!
 //! All work goes to the context's default stream; downloads synchronise it.

@@ -9,12 +9,12 @@ use super::context::{CudaStorage, backend, guarded, no_driver, setup_failed, una
 use crate::Result;
 use crate::error::Unavailable;
 
-/// The stream every operation on GPU `ordinal` runs on (see [`crate::interop::stream`]).
+/// The stream every operation on GPU `ordinal` runs on (see `interop::stream`).
 pub(crate) fn stream(ordinal: usize) -> Result<Arc<CudaStream>> {
     Ok(Arc::clone(&backend(ordinal)?.stream))
 }
 
-/// The number of CUDA devices (see [`crate::interop::device_count`]).
+/// The number of CUDA devices (see `interop::device_count`).
 pub(crate) fn device_count() -> Result<usize> {
     guarded(0, "CUDA driver", || {
         // SAFETY: only tries to open the shared library by its candidate names.
@@ -27,7 +27,7 @@ pub(crate) fn device_count() -> Result<usize> {
     })
 }
 
-/// Whether cudarc finds the NCCL library (see [`crate::interop::nccl_available`]).
+/// Whether cudarc finds the NCCL library (see `interop::nccl_available`).
 pub(crate) fn nccl_available(ordinal: usize) -> Result<()> {
     // SAFETY: only tries to open the shared library by its candidate names.
     if unsafe { cudarc::nccl::sys::is_culib_present() } {
@@ -51,13 +51,13 @@ pub(crate) fn nccl_available(ordinal: usize) -> Result<()> {
     ))
 }
 
-/// The device memory of a GPU tensor's values (see [`crate::interop::cuda_view`]).
+/// The device memory of a GPU tensor's values (see `interop::cuda_view`).
 pub(crate) fn view(s: &CudaStorage) -> CudaView<'_, f32> {
     s.buf.slice(..s.len)
 }
 
 /// Storage of the first `len` values of `buf` (the caller checks that it holds them), on the
-/// device of `buf`'s context (see [`crate::interop::tensor_from_cuda`]).
+/// device of `buf`'s context (see `interop::tensor_from_cuda`).
 pub(crate) fn storage_from_slice(buf: CudaSlice<f32>, len: usize) -> CudaStorage {
     let ordinal = buf.context().ordinal();
     CudaStorage {

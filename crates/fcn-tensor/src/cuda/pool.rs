@@ -24,7 +24,7 @@ fn pool_args(g: &PoolGeometry, p: &Pool2d) -> [u64; 10] {
     ])
 }
 
-/// [`ops::max_pool2d`](crate::ops::max_pool2d): the output stays on the GPU, the indices are
+/// `ops::max_pool2d`: the output stays on the GPU, the indices are
 /// downloaded (the host `Vec<u32>` of `MaxPoolOutput`).
 pub(crate) fn max_pool2d(
     sx: &CudaStorage,
@@ -63,7 +63,7 @@ pub(crate) fn max_pool2d(
     Ok((b.storage(y, n), indices))
 }
 
-/// [`ops::max_pool2d_backward`](crate::ops::max_pool2d_backward): the host indices are
+/// `ops::max_pool2d_backward`: the host indices are
 /// uploaded, then each input value gathers the gradients routed to it.
 pub(crate) fn max_pool2d_backward(
     sg: &CudaStorage,
