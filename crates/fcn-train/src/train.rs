@@ -446,8 +446,8 @@ impl Run {
             None => config
                 .train
                 .device
-                .parse()
-                .map_err(|e: String| TrainError::config("train.device", e))?,
+                .parse::<Device>()
+                .map_err(|e| TrainError::config("train.device", e.to_string()))?,
         };
         let (train, val) = open_datasets(&config)?;
         let classes = train.classes().clone();
