@@ -46,6 +46,19 @@ pub enum TensorError {
         /// What is wrong.
         reason: String,
     },
+    /// A size exceeds what a device library or a kernel launch can address (cuBLAS's 32-bit
+    /// dimensions, the grid of a reduction).
+    #[error("{op}: {what} of {value} exceeds the device limit of {limit}")]
+    TooLarge {
+        /// The operation.
+        op: &'static str,
+        /// What is counted (a matrix dimension, channels, values to sum).
+        what: &'static str,
+        /// The size asked for.
+        value: usize,
+        /// The largest the device accepts.
+        limit: u64,
+    },
     /// A class label is neither a class nor the ignore value.
     #[error(
         "{op}: label {value} at position {index} is not a class in [0, {num_classes}) nor the ignore value {ignore_index}"

@@ -244,9 +244,11 @@ fn bias_gradient(
     if channels == 0 {
         return Ok(gb);
     }
-    let blocks = u32::try_from(channels).map_err(|_| TensorError::InvalidParameter {
+    let blocks = u32::try_from(channels).map_err(|_| TensorError::TooLarge {
         op,
-        reason: format!("{channels} channels exceed the grid"),
+        what: "channels",
+        value: channels,
+        limit: u64::from(u32::MAX),
     })?;
     let k = b.kernels()?;
     let mut launch = b.stream.launch_builder(k.op("fcn_bias_backward"));

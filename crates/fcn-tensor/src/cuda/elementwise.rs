@@ -3,104 +3,85 @@
 use cudarc::driver::PushKernelArg;
 
 use super::context::{CudaStorage, backend, elementwise_config, fail, launch_ops};
-use crate::{Result, TensorError};
+use crate::Result;
 
 /// `max(x, 0)`.
 pub(crate) fn relu(x: &CudaStorage) -> Result<CudaStorage> {
-    elementwise(Elementwise::Relu, &[x])
+    elementwise(x, Elementwise::Relu)
 }
 
 /// `gy` where `y > 0`, else 0.
 pub(crate) fn relu_backward(gy: &CudaStorage, y: &CudaStorage) -> Result<CudaStorage> {
-    elementwise(Elementwise::ReluBackward, &[gy, y])
+    elementwise(gy, Elementwise::ReluBackward(y))
 }
 
 /// `a + b`.
 pub(crate) fn add(a: &CudaStorage, b: &CudaStorage) -> Result<CudaStorage> {
-    elementwise(Elementwise::Add, &[a, b])
+    elementwise(a, Elementwise::Add(b))
 }
 
 /// `a * b`.
 pub(crate) fn mul(a: &CudaStorage, b: &CudaStorage) -> Result<CudaStorage> {
-    elementwise(Elementwise::Mul, &[a, b])
+    elementwise(a, Elementwise::Mul(b))
 }
 
 /// `factor * x`.
 pub(crate) fn scale(x: &CudaStorage, factor: f32) -> Result<CudaStorage> {
-    elementwise(Elementwise::Scale(factor), &[x])
+    elementwise(x, Elementwise::Scale(factor))
 }
 
-/// Which element-wise kernel to run.
+/// Which element-wise kernel of `kernels::SOURCE` to run on a first operand, with the second
+/// operand or the factor it takes.
 #[derive(Debug, Clone, Copy)]
-enum Elementwise {
+enum Elementwise<'a> {
     /// `max(x, 0)`.
     Relu,
-    /// `gy` where `y > 0`, else 0 (inputs: gy, y).
-    ReluBackward,
+    /// `gy` where `y > 0`, else 0 (the second operand is `y`).
+    ReluBackward(&'a CudaStorage),
     /// `a + b`.
-    Add,
+    Add(&'a CudaStorage),
     /// `a * b`.
-    Mul,
+    Mul(&'a CudaStorage),
     /// `factor * x`.
     Scale(f32),
 }
 
-impl Elementwise {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Relu => "relu",
-            Self::ReluBackward => "relu_backward",
-            Self::Add => "add",
-            Self::Mul => "mul",
-            Self::Scale(_) => "scale",
-        }
-    }
-}
-
-/// Runs an element-wise kernel over `inputs` (one, or two of the same shape, on one GPU: the
-/// callers in `ops` check both) into a new buffer of their length.
-fn elementwise(kind: Elementwise, inputs: &[&CudaStorage]) -> Result<CudaStorage> {
-    let op = kind.name();
-    let [first, ..] = inputs else {
-        return Err(TensorError::InvalidParameter {
-            op,
-            reason: "no operands".to_owned(),
-        });
+/// Runs an element-wise kernel over `x` (and a second operand of its length on the same GPU:
+/// the callers in `ops` check both) into a new buffer of its length.
+fn elementwise(x: &CudaStorage, kind: Elementwise<'_>) -> Result<CudaStorage> {
+    let op = match kind {
+        Elementwise::Relu => "relu",
+        Elementwise::ReluBackward(_) => "relu_backward",
+        Elementwise::Add(_) => "add",
+        Elementwise::Mul(_) => "mul",
+        Elementwise::Scale(_) => "scale",
     };
-    let x = *first;
     let b = backend(x.ordinal)?;
     let n = x.len;
     let mut y = b.alloc(op, n)?;
     if n > 0 {
         let k = b.kernels()?;
-        let second = match (kind, inputs.get(1)) {
-            (Elementwise::ReluBackward | Elementwise::Add | Elementwise::Mul, Some(t)) => Some(*t),
-            (Elementwise::ReluBackward | Elementwise::Add | Elementwise::Mul, None) => {
-                return Err(TensorError::InvalidParameter {
-                    op,
-                    reason: "two operands needed".to_owned(),
-                });
-            }
-            _ => None,
-        };
         let func = match kind {
             Elementwise::Relu => &k.relu,
-            Elementwise::ReluBackward => &k.relu_backward,
-            Elementwise::Add => &k.add,
-            Elementwise::Mul => &k.mul,
+            Elementwise::ReluBackward(_) => &k.relu_backward,
+            Elementwise::Add(_) => &k.add,
+            Elementwise::Mul(_) => &k.mul,
             Elementwise::Scale(_) => &k.scale,
         };
         let mut launch = b.stream.launch_builder(func);
         launch.arg(x.buf.as_ref());
-        if let Some(second) = second {
-            launch.arg(second.buf.as_ref());
-        }
-        let factor = match kind {
-            Elementwise::Scale(factor) => factor,
-            _ => 0.0,
-        };
-        if let Elementwise::Scale(_) = kind {
-            launch.arg(&factor);
+        let factor;
+        match kind {
+            Elementwise::ReluBackward(second)
+            | Elementwise::Add(second)
+            | Elementwise::Mul(second) => {
+                launch.arg(second.buf.as_ref());
+            }
+            Elementwise::Scale(f) => {
+                factor = f;
+                launch.arg(&factor);
+            }
+            Elementwise::Relu => {}
         }
         let count = n as u64;
         launch.arg(&mut y);

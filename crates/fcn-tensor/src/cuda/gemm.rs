@@ -29,36 +29,18 @@ fn gemm_row_major(
             .map_err(fail(op, b.ordinal))?;
         return Ok(b.storage(c, m * n));
     }
-    let int = |v: usize| {
-        i32::try_from(v).map_err(|_| TensorError::InvalidParameter {
-            op,
-            reason: format!("dimension {v} exceeds cuBLAS's 32-bit sizes"),
-        })
-    };
-    let trans = |t: bool| {
-        if t {
-            cublasOperation_t::CUBLAS_OP_T
-        } else {
-            cublasOperation_t::CUBLAS_OP_N
-        }
-    };
-    let cfg = GemmConfig {
-        transa: trans(b_transposed),
-        transb: trans(a_transposed),
-        m: int(n)?,
-        n: int(m)?,
-        k: int(k)?,
-        alpha: 1.0f32,
-        lda: int(if b_transposed { k } else { n })?,
-        ldb: int(if a_transposed { m } else { k })?,
-        beta: 0.0f32,
-        ldc: int(n)?,
-    };
-    let blas = b.blas()?;
     let mut c = b.alloc(op, m * n)?;
-    // SAFETY: with the leading dimensions above, cuBLAS reads n*k values of `bm`, m*k of `a`
-    // and writes m*n of `c`, which is what the buffers hold (checked by the callers' shapes).
-    unsafe { blas.gemm(cfg, bm, a, &mut c) }.map_err(fail(op, b.ordinal))?;
+    gemm_into(
+        op,
+        b,
+        [m, n, k],
+        a,
+        a_transposed,
+        bm,
+        b_transposed,
+        &mut c,
+        0.0,
+    )?;
     Ok(b.storage(c, m * n))
 }
 
@@ -107,9 +89,11 @@ pub(super) fn gemm_into<A: DevicePtr<f32>, B: DevicePtr<f32>, C: DevicePtrMut<f3
         return Ok(());
     }
     let int = |v: usize| {
-        i32::try_from(v).map_err(|_| TensorError::InvalidParameter {
+        i32::try_from(v).map_err(|_| TensorError::TooLarge {
             op,
-            reason: format!("dimension {v} exceeds cuBLAS's 32-bit sizes"),
+            what: "a cuBLAS matrix dimension",
+            value: v,
+            limit: i32::MAX as u64,
         })
     };
     let trans = |t: bool| {

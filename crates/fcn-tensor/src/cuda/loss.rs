@@ -77,9 +77,11 @@ pub(crate) fn softmax_cross_entropy(
     launch.arg(&loss).arg(&mut partials).arg(&count);
     let cfg = LaunchConfig {
         grid_dim: (
-            u32::try_from(blocks).map_err(|_| TensorError::InvalidParameter {
+            u32::try_from(blocks).map_err(|_| TensorError::TooLarge {
                 op,
-                reason: format!("{pixels} pixels exceed the reduction's grid"),
+                what: "pixels to sum",
+                value: pixels,
+                limit: u64::from(u32::MAX) * kernels::SUM_CHUNK as u64,
             })?,
             1,
             1,

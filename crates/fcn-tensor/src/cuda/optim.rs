@@ -129,9 +129,11 @@ pub(crate) fn sum_squares(x: &CudaStorage) -> Result<f64> {
     launch.arg(x.buf.as_ref()).arg(&mut partials).arg(&count);
     let cfg = LaunchConfig {
         grid_dim: (
-            u32::try_from(blocks).map_err(|_| TensorError::InvalidParameter {
+            u32::try_from(blocks).map_err(|_| TensorError::TooLarge {
                 op,
-                reason: format!("{n} values exceed the reduction's grid"),
+                what: "values to sum",
+                value: n,
+                limit: u64::from(u32::MAX) * kernels::SUM_CHUNK as u64,
             })?,
             1,
             1,
