@@ -3,7 +3,9 @@
 //! Per-parameter learning-rate and decay multipliers come from each [`Param`] (the FCN
 //! reference: weights lr x1 with decay, biases lr x2 without); frozen parameters are skipped.
 //! Optimizer state is keyed by parameter name, so it survives rebuilding the model and is
-//! saved in checkpoints with [`Optimizer::state`].
+//! saved in checkpoints with [`Optimizer::state`]. The updates themselves are fcn-tensor
+//! operations (`ops::sgd_step`, `ops::lars_step`, `ops::adam_step`, `ops::sum_squares`), so they
+//! run where the parameters live and a GPU step never copies weights through the host.
 
 use std::collections::BTreeMap;
 
@@ -104,6 +106,7 @@ impl Optimizer for Sgd {
                     .buffers
                     .entry(p.name.clone())
                     .or_insert_with(|| zeros_like(&p.value));
+                follow(buf, p.value.device())?;
                 let step = ops::MomentumStep {
                     momentum: self.momentum,
                     weight_decay: self.weight_decay * p.decay_mult,
@@ -122,6 +125,14 @@ impl Optimizer for Sgd {
     fn load_state(&mut self, state: BTreeMap<String, Tensor>) -> Result<()> {
         load_buffers(&mut self.buffers, state)
     }
+}
+
+/// Moves optimizer state restored from a checkpoint (host tensors) to its parameter's device.
+fn follow(state: &mut Tensor, device: Device) -> Result<()> {
+    if state.device() != device {
+        *state = state.to_device(device)?;
+    }
+    Ok(())
 }
 
 fn zeros_like(t: &Tensor) -> Tensor {
@@ -195,6 +206,7 @@ impl Optimizer for Lars {
                     .buffers
                     .entry(p.name.clone())
                     .or_insert_with(|| zeros_like(&p.value));
+                follow(buf, p.value.device())?;
                 // v = m v + lr local (g + beta w) is the SGD update with the rate folded into
                 // the buffer; keep the buffer in "velocity" units as the paper writes it.
                 let step = ops::MomentumStep {
@@ -288,12 +300,8 @@ impl Optimizer for Adam {
                     .second
                     .entry(p.name.clone())
                     .or_insert_with(|| zeros_like(&p.value));
-                // Moments restored from a checkpoint may be elsewhere: they follow the weight.
-                for moment in [&mut *m, &mut *v] {
-                    if moment.device() != device {
-                        *moment = moment.to_device(device)?;
-                    }
-                }
+                follow(m, device)?;
+                follow(v, device)?;
                 let step = ops::AdamStep {
                     beta1: self.beta1,
                     beta2: self.beta2,

@@ -23,7 +23,14 @@
 //! [`ops::add`], [`ops::mul`], [`ops::scale`], [`ops::crop`], [`ops::argmax_channels`] and
 //! [`ops::softmax_cross_entropy`] (ignore label, FCN's sum-over-batch or the mean, class
 //! weights). Every one is checked against PyTorch (`tests/golden/make_golden.py`) and by finite
-//! differences.
+//! differences. The optimizer updates are operations too ([`ops::sgd_step`],
+//! [`ops::lars_step`], [`ops::adam_step`], and [`ops::sum_squares`] for LARS's norms), so they
+//! run where the parameters live.
+//!
+//! Inside, `ops` validates and composes (transposed convolution, for instance, is built once
+//! from the convolution primitives of both devices) and dispatches on the [`Device`]; the
+//! kernels are in `cpu` and `cuda`; op parameters and output sizes in `geometry`. Without the
+//! `cuda` feature a stub with the same functions takes the `cuda` module's place.
 //!
 //! The CPU kernels are tiled im2col + GEMM (a few output rows per task, a reused buffer per
 //! worker, single-threaded GEMM inside a rayon loop), GEMM + col2im for transposed convolution,
