@@ -21,20 +21,20 @@ use crate::{Result, Tensor, TensorError, cuda};
 
 /// The stream every operation on GPU `ordinal` runs on, creating the device's context at first
 /// use. No driver, no GPU or an ordinal past the last is
-/// [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable).
+/// [`TensorError::DeviceUnavailable`].
 pub fn stream(ordinal: usize) -> Result<Arc<CudaStream>> {
     cuda::stream(ordinal)
 }
 
 /// The number of CUDA devices; no driver library is
-/// [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable).
+/// [`TensorError::DeviceUnavailable`].
 pub fn device_count() -> Result<usize> {
     cuda::device_count()
 }
 
 /// Whether the NCCL library can be loaded. Call it before any function of
 /// [`cudarc::nccl`], which panic when the library is missing; its absence is
-/// [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable) for GPU `ordinal`,
+/// [`TensorError::DeviceUnavailable`] for GPU `ordinal`,
 /// naming libnccl and the file names looked for.
 pub fn nccl_available(ordinal: usize) -> Result<()> {
     cuda::nccl_available(ordinal)
@@ -48,7 +48,7 @@ pub fn cuda_view(t: &Tensor) -> Option<CudaView<'_, f32>> {
 
 /// A GPU tensor of `shape` over `buf` (its first `shape.iter().product()` values; at least one
 /// element, as CUDA allocates no empty buffers), on the device of `buf`'s context. A buffer
-/// shorter than that is [`TensorError::DataLength`](crate::TensorError::DataLength).
+/// shorter than that is [`TensorError::DataLength`].
 pub fn tensor_from_cuda(buf: CudaSlice<f32>, shape: &[usize]) -> Result<Tensor> {
     let len: usize = shape.iter().product();
     if buf.len() < len.max(1) {
