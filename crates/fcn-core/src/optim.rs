@@ -3,7 +3,9 @@
 //! Per-parameter learning-rate and decay multipliers come from each [`Param`] (the FCN
 //! reference: weights lr x1 with decay, biases lr x2 without); frozen parameters are skipped.
 //! Optimizer state is keyed by parameter name, so it survives rebuilding the model and is
-//! saved in checkpoints with [`Optimizer::state`].
+//! saved in checkpoints with [`Optimizer::state`]. The updates themselves are fcn-tensor
+//! operations (`ops::sgd_step`, `ops::lars_step`, `ops::adam_step`, `ops::sum_squares`), so they
+//! run where the parameters live and a GPU step never copies weights through the host.
 
 use std::collections::BTreeMap;
 
@@ -23,56 +25,6 @@ pub trait Optimizer {
 
     /// Restores state saved by [`state`](Self::state).
     fn load_state(&mut self, state: BTreeMap<String, Tensor>) -> Result<()>;
-}
-
-/// `values = f(values)` element-wise on a tensor we hold the only reference to (in place on
-/// the CPU, so an update never doubles the model's memory).
-fn take_values(t: &mut Tensor) -> (Vec<usize>, Vec<f32>) {
-    let shape = t.shape().to_vec();
-    let taken = std::mem::replace(t, Tensor::zeros(&[0]));
-    (shape, taken.into_vec())
-}
-
-fn sum_squares(t: &Tensor) -> Result<f64> {
-    let owned;
-    let values = if t.device() == Device::Cpu {
-        t.data()
-    } else {
-        owned = t.to_vec()?;
-        &owned
-    };
-    Ok(values.iter().map(|&v| f64::from(v) * f64::from(v)).sum())
-}
-
-/// The momentum update shared by SGD and LARS:
-/// `buf = momentum * buf + (g + decay * w)`, `w -= rate * buf`.
-fn momentum_update(
-    w: &mut Tensor,
-    buf: &mut Tensor,
-    g: &Tensor,
-    momentum: f32,
-    decay: f32,
-    rate: f32,
-) -> Result<()> {
-    if w.device() == Device::Cpu && g.device() == Device::Cpu && buf.device() == Device::Cpu {
-        let (shape, mut wv) = take_values(w);
-        let (_, mut bv) = take_values(buf);
-        for ((w, b), &g) in wv.iter_mut().zip(bv.iter_mut()).zip(g.data()) {
-            *b = momentum * *b + (g + decay * *w);
-            *w -= rate * *b;
-        }
-        *w = Tensor::from_vec(wv, &shape)?;
-        *buf = Tensor::from_vec(bv, &shape)?;
-        return Ok(());
-    }
-    let d = if decay == 0.0 {
-        g.clone()
-    } else {
-        ops::add(g, &ops::scale(w, decay)?)?
-    };
-    *buf = ops::add(&ops::scale(buf, momentum)?, &d)?;
-    *w = ops::add(w, &ops::scale(buf, -rate)?)?;
-    Ok(())
 }
 
 fn check_shapes(p: &Param, g: &Tensor) -> Result<()> {
@@ -154,14 +106,13 @@ impl Optimizer for Sgd {
                     .buffers
                     .entry(p.name.clone())
                     .or_insert_with(|| zeros_like(&p.value));
-                momentum_update(
-                    &mut p.value,
-                    buf,
-                    g,
-                    self.momentum,
-                    self.weight_decay * p.decay_mult,
-                    lr * p.lr_mult,
-                )
+                follow(buf, p.value.device())?;
+                let step = ops::MomentumStep {
+                    momentum: self.momentum,
+                    weight_decay: self.weight_decay * p.decay_mult,
+                    rate: lr * p.lr_mult,
+                };
+                Ok(ops::sgd_step(&mut p.value, buf, g, &step)?)
             })();
         });
         result
@@ -174,6 +125,14 @@ impl Optimizer for Sgd {
     fn load_state(&mut self, state: BTreeMap<String, Tensor>) -> Result<()> {
         load_buffers(&mut self.buffers, state)
     }
+}
+
+/// Moves optimizer state restored from a checkpoint (host tensors) to its parameter's device.
+fn follow(state: &mut Tensor, device: Device) -> Result<()> {
+    if state.device() != device {
+        *state = state.to_device(device)?;
+    }
+    Ok(())
 }
 
 fn zeros_like(t: &Tensor) -> Tensor {
@@ -223,8 +182,8 @@ impl Lars {
             return Ok(1.0);
         }
         let beta = f64::from(self.weight_decay * p.decay_mult);
-        let w_norm = sum_squares(&p.value)?.sqrt();
-        let g_norm = sum_squares(g)?.sqrt();
+        let w_norm = ops::sum_squares(&p.value)?.sqrt();
+        let g_norm = ops::sum_squares(g)?.sqrt();
         if w_norm == 0.0 || g_norm == 0.0 {
             return Ok(1.0);
         }
@@ -247,26 +206,15 @@ impl Optimizer for Lars {
                     .buffers
                     .entry(p.name.clone())
                     .or_insert_with(|| zeros_like(&p.value));
+                follow(buf, p.value.device())?;
                 // v = m v + lr local (g + beta w) is the SGD update with the rate folded into
                 // the buffer; keep the buffer in "velocity" units as the paper writes it.
-                let rate = lr * p.lr_mult * local;
-                let beta = self.weight_decay * p.decay_mult;
-                if p.value.device() == Device::Cpu {
-                    let (shape, mut wv) = take_values(&mut p.value);
-                    let (_, mut bv) = take_values(buf);
-                    for ((w, v), &g) in wv.iter_mut().zip(bv.iter_mut()).zip(g.data()) {
-                        *v = self.momentum * *v + rate * (g + beta * *w);
-                        *w -= *v;
-                    }
-                    p.value = Tensor::from_vec(wv, &shape)?;
-                    *buf = Tensor::from_vec(bv, &shape)?;
-                    Ok(())
-                } else {
-                    let d = ops::add(g, &ops::scale(&p.value, beta)?)?;
-                    *buf = ops::add(&ops::scale(buf, self.momentum)?, &ops::scale(&d, rate)?)?;
-                    p.value = ops::add(&p.value, &ops::scale(buf, -1.0)?)?;
-                    Ok(())
-                }
+                let step = ops::MomentumStep {
+                    momentum: self.momentum,
+                    weight_decay: self.weight_decay * p.decay_mult,
+                    rate: lr * p.lr_mult * local,
+                };
+                Ok(ops::lars_step(&mut p.value, buf, g, &step)?)
             })();
         });
         result
@@ -343,44 +291,27 @@ impl Optimizer for Adam {
             let Some(g) = grads.get(p) else { return };
             result = (|| {
                 check_shapes(p, g)?;
-                let host_g;
-                let g_values = if g.device() == Device::Cpu {
-                    g.data()
-                } else {
-                    host_g = g.to_vec()?;
-                    &host_g
-                };
                 let device = p.value.device();
                 let m = self
                     .first
                     .entry(p.name.clone())
-                    .or_insert_with(|| Tensor::zeros(p.value.shape()));
+                    .or_insert_with(|| zeros_like(&p.value));
                 let v = self
                     .second
                     .entry(p.name.clone())
-                    .or_insert_with(|| Tensor::zeros(p.value.shape()));
-                // The moments live on the CPU; GPU parameters are updated through a host copy.
-                let shape = p.value.shape().to_vec();
-                let mut wv = if device == Device::Cpu {
-                    take_values(&mut p.value).1
-                } else {
-                    p.value.to_vec()?
+                    .or_insert_with(|| zeros_like(&p.value));
+                follow(m, device)?;
+                follow(v, device)?;
+                let step = ops::AdamStep {
+                    beta1: self.beta1,
+                    beta2: self.beta2,
+                    eps: self.eps,
+                    weight_decay: self.weight_decay * p.decay_mult,
+                    rate: f64::from(lr * p.lr_mult),
+                    bias_correction1: c1,
+                    bias_correction2: c2,
                 };
-                let (_, mut mv) = take_values(m);
-                let (_, mut vv) = take_values(v);
-                let decay = self.weight_decay * p.decay_mult;
-                let rate = f64::from(lr * p.lr_mult);
-                for i in 0..wv.len() {
-                    let g = g_values[i] + decay * wv[i];
-                    mv[i] = self.beta1 * mv[i] + (1.0 - self.beta1) * g;
-                    vv[i] = self.beta2 * vv[i] + (1.0 - self.beta2) * g * g;
-                    let denom = (f64::from(vv[i]) / c2).sqrt() + f64::from(self.eps);
-                    wv[i] -= (rate * (f64::from(mv[i]) / c1) / denom) as f32;
-                }
-                *m = Tensor::from_vec(mv, &shape)?;
-                *v = Tensor::from_vec(vv, &shape)?;
-                p.value = Tensor::from_vec(wv, &shape)?.to_device(device)?;
-                Ok(())
+                Ok(ops::adam_step(&mut p.value, m, v, g, &step)?)
             })();
         });
         result

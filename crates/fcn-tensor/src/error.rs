@@ -46,6 +46,19 @@ pub enum TensorError {
         /// What is wrong.
         reason: String,
     },
+    /// A size exceeds what a device library or a kernel launch can address (cuBLAS's 32-bit
+    /// dimensions, the grid of a reduction).
+    #[error("{op}: {what} of {value} exceeds the device limit of {limit}")]
+    TooLarge {
+        /// The operation.
+        op: &'static str,
+        /// What is counted (a matrix dimension, channels, values to sum).
+        what: &'static str,
+        /// The size asked for.
+        value: usize,
+        /// The largest the device accepts.
+        limit: u64,
+    },
     /// A class label is neither a class nor the ignore value.
     #[error(
         "{op}: label {value} at position {index} is not a class in [0, {num_classes}) nor the ignore value {ignore_index}"
@@ -78,7 +91,15 @@ pub enum TensorError {
         /// The device asked for.
         device: crate::Device,
         /// Why not.
-        reason: String,
+        reason: Unavailable,
+    },
+    /// A device name that is none of `cpu`, `cuda`, `cuda:N`.
+    #[error("unknown device {text:?}: expected {expected}")]
+    ParseDevice {
+        /// The text given.
+        text: String,
+        /// The accepted forms.
+        expected: &'static str,
     },
     /// The operation has no kernel on this device yet (see the `cuda` module's list).
     #[error("{op} is not supported on {device} yet; move the operands to the CPU first")]
@@ -99,6 +120,42 @@ pub enum TensorError {
         /// The library's error.
         #[source]
         source: BackendError,
+    },
+}
+
+/// Why a device cannot be used ([`TensorError::DeviceUnavailable`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// This build of fcn-tensor has no CUDA backend.
+    #[error("this build of fcn-tensor has no CUDA backend (enable the `cuda` feature)")]
+    NotBuilt,
+    /// A CUDA library could not be loaded.
+    #[error("the {name} library ({file}) was not found{hint}")]
+    LibraryMissing {
+        /// The library (CUDA driver, cuBLAS, NVRTC, NCCL).
+        name: &'static str,
+        /// Its file name stem (libcuda, ...).
+        file: &'static str,
+        /// What to do about it, empty or starting with a separator.
+        hint: String,
+    },
+    /// The ordinal is past the last GPU.
+    #[error("{count} CUDA device(s) found, ordinal {ordinal} is past the last")]
+    NoSuchDevice {
+        /// The ordinal asked for.
+        ordinal: usize,
+        /// The GPUs found.
+        count: usize,
+    },
+    /// The driver refused a step of the set-up (listing devices, creating a context), or a
+    /// library panicked while it was being loaded.
+    #[error("{step}: {message}")]
+    SetupFailed {
+        /// What was being done.
+        step: &'static str,
+        /// The library's message.
+        message: String,
     },
 }
 

@@ -17,38 +17,46 @@ use std::sync::Arc;
 pub use cudarc;
 use cudarc::driver::{CudaSlice, CudaStream, CudaView};
 
-use crate::{Result, Tensor};
+use crate::{Result, Tensor, TensorError, cuda};
 
 /// The stream every operation on GPU `ordinal` runs on, creating the device's context at first
 /// use. No driver, no GPU or an ordinal past the last is
-/// [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable).
+/// [`TensorError::DeviceUnavailable`].
 pub fn stream(ordinal: usize) -> Result<Arc<CudaStream>> {
-    crate::cuda::stream(ordinal)
+    cuda::stream(ordinal)
 }
 
 /// The number of CUDA devices; no driver library is
-/// [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable).
+/// [`TensorError::DeviceUnavailable`].
 pub fn device_count() -> Result<usize> {
-    crate::cuda::device_count()
+    cuda::device_count()
 }
 
 /// Whether the NCCL library can be loaded. Call it before any function of
 /// [`cudarc::nccl`], which panic when the library is missing; its absence is
-/// [`TensorError::DeviceUnavailable`](crate::TensorError::DeviceUnavailable) for GPU `ordinal`,
+/// [`TensorError::DeviceUnavailable`] for GPU `ordinal`,
 /// naming libnccl and the file names looked for.
 pub fn nccl_available(ordinal: usize) -> Result<()> {
-    crate::cuda::nccl_available(ordinal)
+    cuda::nccl_available(ordinal)
 }
 
 /// The values of a GPU tensor in device memory (exactly [`Tensor::len`] of them); `None` for a
 /// CPU tensor. Reading them on another stream than [`stream`] needs the caller's own ordering.
 pub fn cuda_view(t: &Tensor) -> Option<CudaView<'_, f32>> {
-    crate::cuda::view(t)
+    t.cuda_storage("cuda_view").ok().map(cuda::view)
 }
 
 /// A GPU tensor of `shape` over `buf` (its first `shape.iter().product()` values; at least one
 /// element, as CUDA allocates no empty buffers), on the device of `buf`'s context. A buffer
-/// shorter than that is [`TensorError::DataLength`](crate::TensorError::DataLength).
+/// shorter than that is [`TensorError::DataLength`].
 pub fn tensor_from_cuda(buf: CudaSlice<f32>, shape: &[usize]) -> Result<Tensor> {
-    crate::cuda::tensor_from_slice(buf, shape)
+    let len: usize = shape.iter().product();
+    if buf.len() < len.max(1) {
+        return Err(TensorError::DataLength {
+            shape: shape.to_vec(),
+            expected: len.max(1),
+            actual: buf.len(),
+        });
+    }
+    Ok(Tensor::from_cuda(cuda::storage_from_slice(buf, len), shape))
 }

@@ -23,14 +23,21 @@
 //! [`ops::add`], [`ops::mul`], [`ops::scale`], [`ops::crop`], [`ops::argmax_channels`] and
 //! [`ops::softmax_cross_entropy`] (ignore label, FCN's sum-over-batch or the mean, class
 //! weights). Every one is checked against PyTorch (`tests/golden/make_golden.py`) and by finite
-//! differences.
+//! differences. The optimizer updates are operations too ([`ops::sgd_step`],
+//! [`ops::lars_step`], [`ops::adam_step`], and [`ops::sum_squares`] for LARS's norms), so they
+//! run where the parameters live.
+//!
+//! Inside, `ops` validates and composes (transposed convolution, for instance, is built once
+//! from the convolution primitives of both devices) and dispatches on the [`Device`]; the
+//! kernels are in `cpu` and `cuda`; op parameters and output sizes in `geometry`. Without the
+//! `cuda` feature a stub with the same functions takes the `cuda` module's place.
 //!
 //! The CPU kernels are tiled im2col + GEMM (a few output rows per task, a reused buffer per
 //! worker, single-threaded GEMM inside a rayon loop), GEMM + col2im for transposed convolution,
 //! and a plain GEMM for 1x1 convolutions. Results do not depend on the number of threads.
 //! With the `cuda` feature, tensors can live on an NVIDIA GPU ([`Tensor::to_device`]), where
-//! every operation runs (cuBLAS SGEMM and NVRTC kernels); without the feature a GPU operand is
-//! [`TensorError::Unsupported`]. With the `nccl` feature, the `interop` module gives collective
+//! every operation runs (cuBLAS SGEMM and NVRTC kernels); without the feature a GPU device is
+//! [`TensorError::DeviceUnavailable`]. With the `nccl` feature, the `interop` module gives collective
 //! libraries (NCCL) the device memory of GPU tensors and the stream they are computed on.
 //!
 //! # Errors
@@ -42,15 +49,18 @@
 #![deny(missing_docs)]
 
 mod cpu;
-#[cfg(feature = "cuda")]
+// The one place the backend is chosen: the CUDA backend with the feature, else a stub with the
+// same functions whose GPU devices are `DeviceUnavailable` (candle's dummy backend).
+#[cfg_attr(not(feature = "cuda"), path = "cuda_stub.rs")]
 mod cuda;
 mod device;
 mod error;
+mod geometry;
 #[cfg(feature = "nccl")]
 pub mod interop;
 pub mod ops;
 mod tensor;
 
 pub use device::Device;
-pub use error::{BackendError, Result, TensorError};
+pub use error::{BackendError, Result, TensorError, Unavailable};
 pub use tensor::Tensor;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use half::{bf16, f16};
 
+use crate::cuda::{self, CudaStorage};
 use crate::{Device, Result, TensorError};
 
 /// Where a tensor's values live.
@@ -12,9 +13,8 @@ use crate::{Device, Result, TensorError};
 pub(crate) enum Storage {
     /// Host memory.
     Cpu(Arc<Vec<f32>>),
-    /// Device memory of one GPU.
-    #[cfg(feature = "cuda")]
-    Cuda(crate::cuda::CudaStorage),
+    /// Device memory of one GPU (none can exist in a build without the `cuda` feature).
+    Cuda(CudaStorage),
 }
 
 /// An n-dimensional array of `f32`, row-major (images are NCHW).
@@ -39,7 +39,6 @@ impl fmt::Debug for Tensor {
         s.field("shape", &self.shape);
         match &self.storage {
             Storage::Cpu(data) => s.field("data", data),
-            #[cfg(feature = "cuda")]
             Storage::Cuda(_) => s.field("device", &self.device()),
         };
         s.finish()
@@ -51,9 +50,7 @@ impl PartialEq for Tensor {
         self.shape == other.shape
             && match (&self.storage, &other.storage) {
                 (Storage::Cpu(a), Storage::Cpu(b)) => a == b,
-                #[cfg(feature = "cuda")]
                 (Storage::Cuda(a), Storage::Cuda(b)) => a.same_buffer(b),
-                #[cfg(feature = "cuda")]
                 _ => false,
             }
     }
@@ -90,18 +87,33 @@ impl Tensor {
     }
 
     /// A tensor over device storage holding `shape.iter().product()` values.
-    #[cfg(feature = "cuda")]
-    pub(crate) fn from_cuda(storage: crate::cuda::CudaStorage, shape: &[usize]) -> Self {
+    pub(crate) fn from_cuda(storage: CudaStorage, shape: &[usize]) -> Self {
         Self {
             shape: shape.to_vec(),
             storage: Storage::Cuda(storage),
         }
     }
 
-    /// Where the values are.
-    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-    pub(crate) fn storage(&self) -> &Storage {
-        &self.storage
+    /// The device buffer of a GPU tensor; a CPU tensor is a [`TensorError::DeviceMismatch`] of
+    /// `op` (the callers in `ops` have checked the device, so this does not happen).
+    pub(crate) fn cuda_storage(&self, op: &'static str) -> Result<&CudaStorage> {
+        match &self.storage {
+            Storage::Cuda(s) => Ok(s),
+            Storage::Cpu(_) => Err(TensorError::DeviceMismatch {
+                op,
+                first: Device::Cuda(0),
+                second: Device::Cpu,
+            }),
+        }
+    }
+
+    /// The values of a CPU tensor taken out, leaving an empty tensor (in place: no copy when
+    /// this is the only reference); `None` for a GPU tensor.
+    pub(crate) fn take_host_values(&mut self) -> Option<Vec<f32>> {
+        match &self.storage {
+            Storage::Cpu(_) => Some(std::mem::replace(self, Self::zeros(&[0])).into_vec()),
+            Storage::Cuda(_) => None,
+        }
     }
 
     /// A tensor from half-precision storage (weights on disk), widened to `f32`.
@@ -141,7 +153,6 @@ impl Tensor {
     pub fn len(&self) -> usize {
         match &self.storage {
             Storage::Cpu(data) => data.len(),
-            #[cfg(feature = "cuda")]
             Storage::Cuda(s) => s.len(),
         }
     }
@@ -155,7 +166,6 @@ impl Tensor {
     pub fn device(&self) -> Device {
         match &self.storage {
             Storage::Cpu(_) => Device::Cpu,
-            #[cfg(feature = "cuda")]
             Storage::Cuda(s) => Device::Cuda(s.ordinal()),
         }
     }
@@ -169,18 +179,9 @@ impl Tensor {
         }
         match (&self.storage, device) {
             (Storage::Cpu(_), Device::Cpu) => Ok(self.clone()),
-            #[cfg(not(feature = "cuda"))]
-            (Storage::Cpu(_), Device::Cuda(_)) => Err(TensorError::DeviceUnavailable {
-                device,
-                reason: "this build of fcn-tensor has no CUDA backend (enable the `cuda` feature)"
-                    .to_owned(),
-            }),
-            #[cfg(feature = "cuda")]
-            (Storage::Cpu(data), Device::Cuda(ordinal)) => Ok(Self::from_cuda(
-                crate::cuda::upload(ordinal, data)?,
-                &self.shape,
-            )),
-            #[cfg(feature = "cuda")]
+            (Storage::Cpu(data), Device::Cuda(ordinal)) => {
+                Ok(Self::from_cuda(cuda::upload(ordinal, data)?, &self.shape))
+            }
             (Storage::Cuda(_), _) => Self::from_vec(self.to_vec()?, &self.shape)?.to_device(device),
         }
     }
@@ -189,8 +190,7 @@ impl Tensor {
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         match &self.storage {
             Storage::Cpu(data) => Ok(data.as_ref().clone()),
-            #[cfg(feature = "cuda")]
-            Storage::Cuda(s) => crate::cuda::download(s),
+            Storage::Cuda(s) => cuda::download(s),
         }
     }
 
@@ -205,7 +205,6 @@ impl Tensor {
     pub fn data(&self) -> &[f32] {
         match &self.storage {
             Storage::Cpu(data) => data,
-            #[cfg(feature = "cuda")]
             Storage::Cuda(s) => panic!(
                 "Tensor::data on a tensor on cuda:{}: download it first with to_vec or to_device(Device::Cpu)",
                 s.ordinal()
@@ -223,7 +222,6 @@ impl Tensor {
             Storage::Cpu(data) => {
                 Arc::try_unwrap(data).unwrap_or_else(|shared| shared.as_ref().clone())
             }
-            #[cfg(feature = "cuda")]
             Storage::Cuda(s) => panic!(
                 "Tensor::into_vec on a tensor on cuda:{}: download it first with to_vec or to_device(Device::Cpu)",
                 s.ordinal()
@@ -309,8 +307,13 @@ mod tests {
                     "{err}"
                 );
                 assert!(err.to_string().contains("cuda:0"), "{err}");
-                #[cfg(not(feature = "cuda"))]
-                assert!(err.to_string().contains("no CUDA backend"), "{err}");
+                if let TensorError::DeviceUnavailable {
+                    reason: crate::Unavailable::NotBuilt,
+                    ..
+                } = err
+                {
+                    assert!(err.to_string().contains("no CUDA backend"), "{err}");
+                }
             }
         }
     }

@@ -489,14 +489,91 @@ on_devices! {
     }
 }
 
+on_devices! {
+    fn sgd_and_lars_steps(device) -> Vec<Tensor> {
+        let mut outputs = Vec::new();
+        // 70_000 values: several blocks of the grid-stride kernels.
+        for (seed, shape) in [(110, vec![3, 4, 5, 6]), (120, vec![70_000])] {
+            let step = ops::MomentumStep { momentum: 0.9, weight_decay: 5e-4, rate: 0.1 };
+            let grad = input(&shape, seed + 2, device);
+            let mut weight = input(&shape, seed, device);
+            let mut buffer = input(&shape, seed + 1, device);
+            ops::sgd_step(&mut weight, &mut buffer, &grad, &step).unwrap();
+            let mut lars_weight = input(&shape, seed, device);
+            let mut velocity = input(&shape, seed + 1, device);
+            ops::lars_step(&mut lars_weight, &mut velocity, &grad, &step).unwrap();
+            for t in [&weight, &buffer, &lars_weight, &velocity] {
+                assert_eq!(t.device(), device);
+                assert_eq!(t.shape(), &shape[..]);
+            }
+            outputs.extend([weight, buffer, lars_weight, velocity]);
+        }
+        outputs
+    }
+}
+
+on_devices! {
+    fn adam_step(device) -> Vec<Tensor> {
+        let shape = [2, 3, 17, 19];
+        let mut weight = input(&shape, 130, device);
+        let mut first = Tensor::zeros(&shape).to_device(device).unwrap();
+        let mut second = Tensor::zeros(&shape).to_device(device).unwrap();
+        for t in 1..=3 {
+            let grad = input(&shape, 130 + t as u64, device);
+            let step = ops::AdamStep {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.01,
+                rate: 1e-3,
+                bias_correction1: 1.0 - 0.9f64.powi(t),
+                bias_correction2: 1.0 - 0.999f64.powi(t),
+            };
+            ops::adam_step(&mut weight, &mut first, &mut second, &grad, &step).unwrap();
+        }
+        vec![weight, first, second]
+    }
+}
+
+on_devices! {
+    fn sum_squares(device) -> Vec<Tensor> {
+        // Empty, one value, a partial block, several blocks.
+        [0, 1, 4097, 70_000]
+            .into_iter()
+            .map(|len| {
+                let x = input(&[len], 140 + len as u64, device);
+                let expected: f64 = host(&x).iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+                let sum = ops::sum_squares(&x).unwrap();
+                assert!((sum - expected).abs() <= 1e-9 * expected.max(1.0), "{len}: {sum} {expected}");
+                // As a tensor on the device, so the CPU and GPU sums are compared too.
+                Tensor::full(&[1], sum as f32).to_device(device).unwrap()
+            })
+            .collect()
+    }
+}
+
 /// Without the feature, a CUDA device is an error value that names the missing feature.
 #[cfg(not(feature = "cuda"))]
 #[test]
 fn cuda_without_the_feature_is_an_error() {
     let err = Tensor::zeros(&[1]).to_device(Device::Cuda(0)).unwrap_err();
     assert!(
-        matches!(err, TensorError::DeviceUnavailable { .. }),
+        matches!(
+            err,
+            TensorError::DeviceUnavailable {
+                reason: fcn_tensor::Unavailable::NotBuilt,
+                ..
+            }
+        ),
         "{err}"
     );
+    assert!(err.to_string().contains("no CUDA backend"), "{err}");
+    assert!(matches!(
+        Device::Cuda(0).synchronize().unwrap_err(),
+        TensorError::DeviceUnavailable {
+            reason: fcn_tensor::Unavailable::NotBuilt,
+            ..
+        }
+    ));
     eprintln!("skipping CUDA: {err}");
 }

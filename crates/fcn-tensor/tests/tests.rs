@@ -5,4 +5,5 @@ mod common;
 mod devices;
 mod golden;
 mod gradcheck;
+mod optim;
 mod properties;

@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{Mat, SharedMut, Threads, gemm, gemm_unchecked};
+use crate::geometry::ConvGeometry;
 
 /// Output pixels per tile: the column buffer (`K x TILE_PIXELS` floats) stays in L2.
 const TILE_PIXELS: usize = 256;
@@ -35,24 +36,6 @@ const TRANSPOSED_WEIGHT_MAX_CHANNELS: usize = 128;
 const PARTIAL_GRADIENT_MAX: usize = 1 << 20;
 /// Columns of the weight gradient per task: fixed, so results do not depend on thread count.
 const WEIGHT_BLOCK: usize = 64;
-
-/// The sizes of a convolution from `x` (N, in_c, in_h, in_w) to `y` (N, out_c, out_h, out_w)
-/// with weights (out_c, in_c / groups, kh, kw).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConvGeometry {
-    pub n: usize,
-    pub groups: usize,
-    pub in_c: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub out_c: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-    pub dilation: [usize; 2],
-}
 
 impl ConvGeometry {
     fn in_cg(&self) -> usize {
@@ -532,6 +515,13 @@ fn weight_gradient_by_pixels(
             }
         }
     });
+}
+
+/// `y (n, channels, plane) += bias[channel]`, one addition per value.
+pub(crate) fn add_bias(y: &mut [f32], bias: &[f32], channels: usize, plane: usize) {
+    for (i, v) in y.iter_mut().enumerate() {
+        *v += bias[i / plane % channels];
+    }
 }
 
 /// The gradient with respect to a per-channel bias: the sum of `gy` over images and pixels.

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::ops::Reduction;
+use crate::geometry::Reduction;
 
 /// Pixels per parallel task. The task's logits and gradient (C x `PIXELS` values each) stay in
 /// the L2 cache between its passes. Fixed, so the loss does not depend on the thread count.

@@ -4,4 +4,5 @@ pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod gemm;
 pub(crate) mod loss;
+pub(crate) mod optim;
 pub(crate) mod pool;

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::ops::{Pool2d, PoolGeometry};
+use crate::geometry::{Pool2d, PoolGeometry};
 
 /// Output rows per parallel task, at least.
 const MIN_ROWS: usize = 8;
@@ -176,7 +176,7 @@ mod tests {
                     ceil_mode,
                     ..Pool2d::FCN
                 };
-                let out = |n| crate::ops::pool_output_size(n, 2, 2, 0, ceil_mode);
+                let out = |n| crate::geometry::pool_output_size(n, 2, 2, 0, ceil_mode);
                 let (Some(out_h), Some(out_w)) = (out(h), out(w)) else {
                     continue;
                 };

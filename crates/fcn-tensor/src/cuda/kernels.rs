@@ -54,10 +54,14 @@ pub(super) const OPS_KERNELS: &[&str] = &[
     "fcn_col2im",
     "fcn_add_bias",
     "fcn_bias_backward",
+    "fcn_sgd_step",
+    "fcn_lars_step",
+    "fcn_adam_step",
+    "fcn_sum_squares_partials",
 ];
 
-/// Threads per block that [`OPS_SOURCE`]'s `fcn_sum_partials` must be launched with, and the
-/// values each block sums.
+/// Threads per block that [`OPS_SOURCE`]'s `fcn_sum_partials` and `fcn_sum_squares_partials`
+/// must be launched with, and the values each block sums.
 pub(super) const SUM_THREADS: u32 = 256;
 pub(super) const SUM_CHUNK: usize = 4096;
 
@@ -321,5 +325,64 @@ extern "C" __global__ void fcn_bias_backward(const float* gy, float* gb, u64 ima
         __syncthreads();
     }
     if (threadIdx.x == 0) gb[ch] = (float)s[0];
+}
+
+// Optimizer updates, one thread per value, the CPU's operation order (`cpu::optim`); new
+// weights and state go to new buffers (w_out, b_out, ...), so the old ones stay valid values.
+
+// SGD with momentum: b = momentum b + (g + decay w), w -= rate b.
+extern "C" __global__ void fcn_sgd_step(const float* w, const float* b, const float* g,
+                                        float* w_out, float* b_out, float momentum, float decay,
+                                        float rate, u64 n) {
+    GRID_STRIDE(i, n) {
+        float bi = momentum * b[i] + (g[i] + decay * w[i]);
+        b_out[i] = bi;
+        w_out[i] = w[i] - rate * bi;
+    }
+}
+
+// LARS in velocity units: v = momentum v + rate (g + decay w), w -= v.
+extern "C" __global__ void fcn_lars_step(const float* w, const float* v, const float* g,
+                                         float* w_out, float* v_out, float momentum, float decay,
+                                         float rate, u64 n) {
+    GRID_STRIDE(i, n) {
+        float vi = momentum * v[i] + rate * (g[i] + decay * w[i]);
+        v_out[i] = vi;
+        w_out[i] = w[i] - vi;
+    }
+}
+
+// Adam with L2 decay added to the gradient: moments in float, the step in double.
+extern "C" __global__ void fcn_adam_step(const float* w, const float* m, const float* v,
+                                         const float* g, float* w_out, float* m_out, float* v_out,
+                                         float beta1, float beta2, float eps, float decay,
+                                         double rate, double c1, double c2, u64 n) {
+    GRID_STRIDE(i, n) {
+        float gi = g[i] + decay * w[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        double denom = sqrt((double)vi / c2) + (double)eps;
+        m_out[i] = mi;
+        v_out[i] = vi;
+        w_out[i] = w[i] - (float)(rate * ((double)mi / c1) / denom);
+    }
+}
+
+// As fcn_sum_partials, of the squares of float values (in double): LARS's norms.
+extern "C" __global__ void fcn_sum_squares_partials(const float* x, double* partial, u64 n) {
+    __shared__ double s[256];
+    u64 base = blockIdx.x * 4096ULL;
+    double acc = 0.0;
+    for (unsigned int k = threadIdx.x; k < 4096; k += 256) {
+        u64 i = base + k;
+        if (i < n) acc += (double)x[i] * (double)x[i];
+    }
+    s[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned int step = 128; step > 0; step >>= 1) {
+        if (threadIdx.x < step) s[threadIdx.x] += s[threadIdx.x + step];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = s[0];
 }
 "#;
