@@ -95,7 +95,10 @@ fn under_mpirun_rank_0_reports_timings_of_both_paths() {
     let v = read_json(&json);
     assert_eq!(v["ranks"], 2);
     assert_eq!(v["backend"], "mpi");
-    for case in v["cases"].as_array().unwrap() {
+    let cases = v["cases"].as_array().unwrap();
+    // Width / 32, the main job's width / 8, then 4 KiB .. 1 MiB: every case timed.
+    assert_eq!(cases.len(), 2 + 5);
+    for case in cases {
         let (t, bytes) = (
             case["median_s"].as_f64().unwrap(),
             case["bytes"].as_f64().unwrap(),

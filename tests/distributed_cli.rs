@@ -1,5 +1,6 @@
 //! `fcn train --distributed mpi` under `mpirun -np 2` (built with `--features mpi`; CI installs
-//! Open MPI with scripts/install-mpi.sh): two ranks equal one process with twice the batch, a
+//! Open MPI with scripts/install-mpi.sh): two ranks equal one process with twice the batch
+//! (with Adam and with plain SGD, which would show a wrongly scaled gradient), a
 //! killed or hung rank ends the job quickly with an error naming a rank, and the last
 //! checkpoint resumes with another number of ranks.
 
@@ -70,15 +71,38 @@ fn eval_records(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b() {
+/// The optimizers the equivalence test runs with, as `[optim]` TOML. Adam divides each update
+/// by the gradient's running magnitude, so a gradient summed over ranks but scaled wrongly
+/// steps almost as the right one does; plain SGD, with or without momentum, moves by the
+/// gradient itself.
+const OPTIMIZERS: [(&str, &str); 3] = [
+    // The main job's recipe: Adam, cosine schedule.
+    ("adam", ""),
+    (
+        "sgd",
+        "optimizer = \"sgd\"\nlr = 0.01\nmomentum = 0.0\nschedule = \"fixed\"\n",
+    ),
+    (
+        "sgd with momentum",
+        "optimizer = \"sgd\"\nlr = 0.01\nmomentum = 0.9\nschedule = \"fixed\"\n",
+    ),
+];
+
+/// Largest difference of final weights that still counts as the same training.
+const SAME_WEIGHTS: f32 = 1e-5;
+
+/// One process with batch 4 (not split: its gradient is used as computed) against two ranks
+/// with batch 2 each, 6 steps with flips.
+fn two_ranks_step_like_one_process(optimizer: usize) {
+    let (name, optim) = OPTIMIZERS[optimizer];
     let root = tempfile::tempdir().unwrap();
-    // Adam, cosine schedule, flips: the main job's recipe, 6 steps.
-    let steps = "iterations = 6\neval_every = 3\ncheckpoint_every = 3\n";
+    let steps = format!(
+        "iterations = 6\neval_every = 3\ncheckpoint_every = 3\nbatch_split = 1\n[optim]\n{optim}"
+    );
     let one = root.path().join("one");
     let two = root.path().join("two");
-    let whole = write_config(root.path(), "whole.toml", 4, steps);
-    let half = write_config(root.path(), "half.toml", 2, steps);
+    let whole = write_config(root.path(), "whole.toml", 4, &steps);
+    let half = write_config(root.path(), "half.toml", 2, &steps);
     let out = Command::new(FCN)
         .args(["train", "--config", whole.to_str().unwrap()])
         .args(["--out", one.to_str().unwrap()])
@@ -107,7 +131,32 @@ fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b() {
         &one.join("final.safetensors"),
         &two.join("final.safetensors"),
     );
-    assert!(worst < 1e-5, "weights differ by {worst}");
+    assert!(worst < SAME_WEIGHTS, "{name}: weights differ by {worst}");
+    if name.starts_with("sgd") {
+        // The comparison is tight enough to see a gradient twice too large: for SGD without
+        // weight decay, a doubled rate takes exactly that step.
+        let doubled = root.path().join("doubled");
+        let config = write_config(
+            root.path(),
+            "doubled.toml",
+            4,
+            &steps.replace("lr = 0.01\n", "lr = 0.02\n"),
+        );
+        let out = Command::new(FCN)
+            .args(["train", "--config", config.to_str().unwrap()])
+            .args(["--out", doubled.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let moved = max_difference(
+            &one.join("final.safetensors"),
+            &doubled.join("final.safetensors"),
+        );
+        assert!(
+            moved > 100.0 * SAME_WEIGHTS,
+            "{name}: a doubled step moves by {moved} only"
+        );
+    }
     // Sharded evaluation merges to the same scores (per-image averages included), and rank 0
     // wrote the predictions of images evaluated on rank 1 too.
     let (a, b) = (eval_records(&one), eval_records(&two));
@@ -121,7 +170,7 @@ fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b() {
     for k in 0..3 {
         assert!(two.join(format!("predictions/{k:04}_pred.png")).exists());
     }
-    // The logged losses are the whole global batch's.
+    // The logged losses are the whole global batch's, one per step on both sides.
     let losses = |dir: &Path| -> Vec<f64> {
         std::fs::read_to_string(dir.join("log.jsonl"))
             .unwrap()
@@ -131,9 +180,26 @@ fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b() {
             .map(|v| v["loss"].as_f64().unwrap())
             .collect()
     };
-    for (x, y) in losses(&one).iter().zip(losses(&two)) {
-        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!((a.len(), b.len()), (6, 6));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-5, "{name}: loss {x} vs {y}");
     }
+}
+
+#[test]
+fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b() {
+    two_ranks_step_like_one_process(0);
+}
+
+#[test]
+fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b_with_sgd() {
+    two_ranks_step_like_one_process(1);
+}
+
+#[test]
+fn two_ranks_with_batch_b_step_like_one_process_with_batch_2b_with_sgd_momentum() {
+    two_ranks_step_like_one_process(2);
 }
 
 #[test]
