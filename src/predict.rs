@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use fcn_core::tensor::ops;
-use fcn_core::{Fcn, Mode, Tape};
+use fcn_core::{Fcn, Mode, PreprocessExt, Tape};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};

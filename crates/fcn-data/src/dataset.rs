@@ -3,7 +3,7 @@
 use crate::classes::ClassSet;
 use crate::error::{Error, Result};
 use crate::sample::Sample;
-use crate::transforms::SplitMix64;
+use fcn_common::SplitMix64;
 
 /// A finite, indexable collection of samples. `get` reads (and decodes) on demand, so it is
 /// fallible; implementations are shared between loader threads.
@@ -47,8 +47,8 @@ impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
     }
 }
 
-/// Index check shared by the wrappers.
-fn check_index(index: usize, len: usize) -> Result<()> {
+/// `Error::IndexOutOfRange` unless `index < len`.
+pub(crate) fn check_index(index: usize, len: usize) -> Result<()> {
     if index >= len {
         return Err(Error::IndexOutOfRange { index, len });
     }

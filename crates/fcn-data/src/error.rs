@@ -123,7 +123,10 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
-    // --- synth ---
+    /// A shared helper failed: an unknown name for a closed set of choices (listing the
+    /// allowed ones), or an image that does not fit the normalisation buffer.
+    #[error(transparent)]
+    Common(#[from] fcn_common::Error),
     /// Reading or transforming one sample in a [`Loader`](crate::loader::Loader) failed.
     #[error("cannot load sample {index} (epoch {epoch})")]
     Sample {

@@ -25,7 +25,9 @@ use crate::cityscapes::{label_id_classes, label_ids_to_train_ids, train_classes}
 use crate::classes::ClassSet;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::folder::{FilePair, FolderConfig, check_index, check_sizes};
+use crate::dataset::check_index;
+use crate::files::{FilePair, check_sizes, scan_suffix};
+use crate::folder::FolderConfig;
 use crate::image_io::read_rgb;
 use crate::label_png::read_label_png;
 use crate::sample::{LabelMap, Sample};
@@ -231,7 +233,7 @@ impl KittiRoad {
 
 /// The ids (relative paths minus `suffix`) of the images in `dir`, sorted.
 fn pair_by_scan_optional(dir: &Path, suffix: &str) -> Result<Vec<String>> {
-    Ok(crate::folder::scan_suffix(dir, suffix)?
+    Ok(scan_suffix(dir, suffix)?
         .into_iter()
         .map(|relative| relative[..relative.len() - suffix.len()].to_string())
         .collect())

@@ -3,7 +3,7 @@
 //! (indices plus a colour map, as VOC's `SegmentationClass`) and 8/16-bit grayscale PNGs,
 //! written atomically.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use png::{BitDepth, ColorType, Transformations};
@@ -195,40 +195,13 @@ fn encode(
     Ok(out)
 }
 
-/// Writes `contents` to `path` through a synced temporary file renamed over it.
+/// Writes `contents` to `path` through a synced temporary file renamed over it
+/// ([`fcn_common::write_atomically`], with this crate's error type).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Unique per process and call, so concurrent writers in one folder do not collide.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable (directories can be opened for sync on Unix).
-        #[cfg(unix)]
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Io {
-            action: "cannot write",
-            path: path.to_owned(),
-            source,
-        }
+    fcn_common::write_atomically(path, contents).map_err(|source| Error::Io {
+        action: "cannot write",
+        path: path.to_owned(),
+        source,
     })
 }
 

@@ -20,9 +20,11 @@
 mod classes;
 mod dataset;
 mod error;
+mod files;
 mod image_io;
 mod label_png;
 mod sample;
+mod sbd_mat;
 
 pub mod ade20k;
 pub mod cityscapes;

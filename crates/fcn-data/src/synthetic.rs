@@ -41,7 +41,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::sample::{LabelMap, Sample};
 use crate::taxonomy::{TRANSIT_IGNORE, transit_classes};
-use crate::transforms::SplitMix64;
+use fcn_common::SplitMix64;
 
 // Transit class indices (see `taxonomy::TRANSIT_CLASSES`).
 const ROAD: u8 = 0;
@@ -388,7 +388,7 @@ enum Kind {
 }
 
 fn pick<T: Copy>(rng: &mut SplitMix64, items: &[T]) -> T {
-    items[rng.below(items.len())]
+    items[rng.below_usize(items.len())]
 }
 
 fn gray(rng: &mut SplitMix64, low: f64, high: f64) -> [f32; 3] {
@@ -570,7 +570,7 @@ impl Scene {
             }
             Kind::Rail => {
                 let first = rng.uniform(-4.0, 1.5) as f32;
-                let count = 1 + rng.below(3);
+                let count = 1 + rng.below_usize(3);
                 let tracks = (0..count).map(|k| first + 4.5 * k as f32).collect();
                 let road = if rng.chance(0.3) {
                     Some((
@@ -638,10 +638,10 @@ impl Scene {
         let far = self.far.min(70.0);
         let (core_lo, core_hi) = self.core();
         if let Some((left, right)) = self.road {
-            for _ in 0..rng.below(7) {
+            for _ in 0..rng.below_usize(7) {
                 let x = rng.uniform(f64::from(left) + 1.0, f64::from(right) - 1.0) as f32;
                 let z = z_in(rng, far);
-                let object = match rng.below(10) {
+                let object = match rng.below_usize(10) {
                     0 | 1 => Object::Truck { x },
                     2 | 3 => Object::Bus { x },
                     4 => Object::Rider {
@@ -655,7 +655,7 @@ impl Scene {
                 };
                 self.objects.push((z, object));
             }
-            for _ in 0..rng.below(8) {
+            for _ in 0..rng.below_usize(8) {
                 let on_left = rng.chance(0.5);
                 let x = if on_left {
                     left - rng.uniform(0.3, f64::from(self.sidewalk_width) - 0.3) as f32
@@ -663,7 +663,7 @@ impl Scene {
                     right + rng.uniform(0.3, f64::from(self.sidewalk_width) - 0.3) as f32
                 };
                 let z = z_in(rng, far);
-                let object = match rng.below(8) {
+                let object = match rng.below_usize(8) {
                     0 => Object::ParkedBicycle { x },
                     1 => Object::Rider {
                         x,
@@ -724,14 +724,14 @@ impl Scene {
             }
         }
         // Vegetation and people in the open ground beyond the core.
-        for _ in 0..rng.below(6) {
+        for _ in 0..rng.below_usize(6) {
             let x = if rng.chance(0.5) {
                 core_lo - rng.uniform(1.0, 12.0) as f32
             } else {
                 core_hi + rng.uniform(1.0, 12.0) as f32
             };
             let z = z_in(rng, far);
-            let object = match rng.below(4) {
+            let object = match rng.below_usize(4) {
                 0 => Object::Tree { x },
                 1 => Object::Person { x },
                 _ => Object::Bush { x },
@@ -775,7 +775,7 @@ impl Scene {
     }
 
     fn paint_sky(&self, canvas: &mut Canvas, rng: &mut SplitMix64) {
-        let (top, bottom) = match rng.below(3) {
+        let (top, bottom) = match rng.below_usize(3) {
             0 => (
                 jitter(rng, [60.0, 110.0, 190.0], 25.0),
                 jitter(rng, [170.0, 200.0, 230.0], 20.0),
@@ -804,7 +804,7 @@ impl Scene {
                 canvas.put(x, y, &row_paint, SKY);
             }
         }
-        for _ in 0..rng.below(6) {
+        for _ in 0..rng.below_usize(6) {
             let cloud = paint(gray(rng, 190.0, 250.0), 6.0, 12.0, rng);
             let cx = rng.uniform(0.0, canvas.width as f64) as f32;
             let cy = rng.uniform(0.0, f64::from(self.camera.horizon) * 0.8) as f32;
@@ -1369,7 +1369,7 @@ impl Scene {
                     c.project(x + 0.18, tall, z),
                 );
                 canvas.rect(a.0, a.1, b.0.max(a.0 + 1.0), b.1, &housing, TRAFFIC_LIGHT);
-                let lit = rng.below(3);
+                let lit = rng.below_usize(3);
                 for k in 0..3 {
                     let color = if k == lit {
                         [
@@ -1403,7 +1403,7 @@ impl Scene {
                 let face = paint(face_color, 5.0, 0.0, rng);
                 let (cx, cy) = c.project(x, tall + 0.35, z);
                 let r = 0.35 * scale;
-                match rng.below(3) {
+                match rng.below_usize(3) {
                     0 => canvas.ellipse(cx, cy, r, r, 0.0, &face, TRAFFIC_SIGN),
                     1 => canvas.polygon(
                         &[(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)],
