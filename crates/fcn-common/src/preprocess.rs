@@ -16,7 +16,9 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// How RGB bytes become network input. Named `caffe` and `imagenet` in TOML files, on the
 /// command line and in weight files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Preprocess {
@@ -120,7 +122,12 @@ impl Preprocess {
     /// x `width` CHW buffer (whose other cells are left as they are), for padded batches. An
     /// image without 3 channels, or larger than the buffer, is an [`Error::ImageSize`].
     #[cfg(feature = "ndarray")]
-    pub fn write_chw(self, image: &ndarray::Array3<u8>, out: &mut [f32], width: usize) -> Result<()> {
+    pub fn write_chw(
+        self,
+        image: &ndarray::Array3<u8>,
+        out: &mut [f32],
+        width: usize,
+    ) -> Result<()> {
         let (h, w, channels) = image.dim();
         if channels != 3 {
             let plane = out.len() / 3;
@@ -217,9 +224,19 @@ mod tests {
         assert!(Preprocess::Caffe.to_chw(&two).is_err());
         let image = ndarray::Array3::<u8>::zeros((4, 4, 3));
         let mut small = vec![0f32; 3 * 3 * 4];
-        assert!(Preprocess::ImageNet.write_chw(&image, &mut small, 4).is_err());
-        assert!(Preprocess::ImageNet.write_chw(&image, &mut small, 0).is_err());
-        let chw = Preprocess::Caffe.to_chw(&image.slice_move(ndarray::s![.., ..;2, ..])).unwrap();
+        assert!(
+            Preprocess::ImageNet
+                .write_chw(&image, &mut small, 4)
+                .is_err()
+        );
+        assert!(
+            Preprocess::ImageNet
+                .write_chw(&image, &mut small, 0)
+                .is_err()
+        );
+        let chw = Preprocess::Caffe
+            .to_chw(&image.slice_move(ndarray::s![.., ..;2, ..]))
+            .unwrap();
         assert_eq!(chw.dim(), (3, 4, 2));
     }
 
@@ -229,7 +246,10 @@ mod tests {
             assert_eq!(p.to_string().parse::<Preprocess>(), Ok(p));
         }
         let err = "vgg".parse::<Preprocess>().unwrap_err().to_string();
-        assert!(err.contains("\"vgg\"") && err.contains("caffe, imagenet"), "{err}");
+        assert!(
+            err.contains("\"vgg\"") && err.contains("caffe, imagenet"),
+            "{err}"
+        );
     }
 
     #[test]

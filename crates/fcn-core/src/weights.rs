@@ -387,7 +387,9 @@ fn config_from_file(file: &NamedTensors, path: &Path) -> Result<FcnConfig> {
         },
     };
     let preprocess = match m.get(META_PREPROCESS) {
-        Some(p) => p.parse().map_err(|e: fcn_common::Error| crate::error::invalid("preprocessing", e.to_string()))?,
+        Some(p) => p.parse().map_err(|e: fcn_common::Error| {
+            crate::error::invalid("preprocessing", e.to_string())
+        })?,
         None => Default::default(),
     };
     Ok(FcnConfig {

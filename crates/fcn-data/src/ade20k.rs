@@ -22,8 +22,8 @@ use ndarray::{Array2, Array3};
 
 use crate::classes::ClassSet;
 use crate::dataset::Dataset;
-use crate::error::{Error, Result};
 use crate::dataset::check_index;
+use crate::error::{Error, Result};
 use crate::files::{FilePair, check_sizes, pair_by_scan, read_pair, scan_suffix};
 use crate::image_io::read_rgb;
 use crate::sample::{LabelMap, Sample};

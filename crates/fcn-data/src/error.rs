@@ -123,6 +123,40 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A dataset spec that is neither `synthetic` nor `FORMAT:ROOT[:SPLIT]`.
+    #[error("invalid dataset {spec:?}: expected synthetic or FORMAT:ROOT[:SPLIT] (formats: {})", .formats.join(", "))]
+    BadDataSpec {
+        /// The spec as given.
+        spec: String,
+        /// The format names.
+        formats: &'static [&'static str],
+    },
+    /// A split the dataset format does not have.
+    #[error("invalid split {split:?} for {format}; expected {expected}")]
+    UnknownSplit {
+        /// The format.
+        format: &'static str,
+        /// The split given.
+        split: String,
+        /// The splits the format has.
+        expected: &'static str,
+    },
+    /// A format that reads a folder was given none.
+    #[error("invalid dataset: {format} needs a ROOT folder")]
+    MissingRoot {
+        /// The format.
+        format: &'static str,
+    },
+    /// A label space the dataset format cannot be read in.
+    #[error("invalid classes: {classes} is available for {available}, not {format}")]
+    ClassesUnavailable {
+        /// The label space asked for (`voc21`, `transit`).
+        classes: &'static str,
+        /// The format.
+        format: &'static str,
+        /// Where it is available.
+        available: &'static str,
+    },
     /// A shared helper failed: an unknown name for a closed set of choices (listing the
     /// allowed ones), or an image that does not fit the normalisation buffer.
     #[error(transparent)]

@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 
 use crate::classes::{ClassSet, voc_colormap};
 use crate::dataset::{Dataset, check_index};
+use crate::error::{Error, Result};
 pub use crate::files::FilePair;
 use crate::files::{pair_by_scan, read_pair};
-use crate::error::{Error, Result};
 use crate::sample::Sample;
 use crate::taxonomy::LabelRemap;
 

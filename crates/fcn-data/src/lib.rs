@@ -37,6 +37,7 @@ pub mod registry;
 pub mod sbd;
 pub mod synthetic;
 pub mod taxonomy;
+pub mod tools;
 pub mod transforms;
 pub mod voc;
 

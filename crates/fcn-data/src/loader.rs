@@ -243,7 +243,9 @@ impl Loader {
                 rng.shuffle(&mut order);
                 order
             }
-            Sampling::WithReplacement { samples } => (0..samples).map(|_| rng.below_usize(len)).collect(),
+            Sampling::WithReplacement { samples } => {
+                (0..samples).map(|_| rng.below_usize(len)).collect()
+            }
         }
     }
 

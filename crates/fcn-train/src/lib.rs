@@ -26,7 +26,7 @@ pub use checkpoint::Checkpoint;
 pub use config::{
     AugmentConfig, DataConfig, DistributedConfig, LoopConfig, ModelConfig, OptimConfig, TrainConfig,
 };
-pub use data::{open_dataset, open_datasets};
+pub use data::{open_dataset, open_datasets, synthetic_options};
 pub use error::{Result, TrainError};
 pub use evaluate::{
     Evaluation, Inference, evaluate, evaluate_shard, evaluate_with, normalization, predict_labels,

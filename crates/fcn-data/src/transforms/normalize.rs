@@ -33,5 +33,4 @@ mod tests {
                 .is_err()
         );
     }
-
 }

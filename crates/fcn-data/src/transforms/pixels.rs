@@ -7,7 +7,9 @@ use crate::error::{Error, Result};
 use crate::sample::Sample;
 
 /// The pixels of `image` as one row-major slice, copying only if the array is not contiguous.
-pub(super) fn contiguous<T: Copy, D: ndarray::Dimension>(array: &ndarray::Array<T, D>) -> Cow<'_, [T]> {
+pub(super) fn contiguous<T: Copy, D: ndarray::Dimension>(
+    array: &ndarray::Array<T, D>,
+) -> Cow<'_, [T]> {
     match array.as_slice() {
         Some(slice) => Cow::Borrowed(slice),
         None => Cow::Owned(array.iter().copied().collect()),
@@ -17,7 +19,7 @@ pub(super) fn contiguous<T: Copy, D: ndarray::Dimension>(array: &ndarray::Array<
 /// Output sizes must be positive and at most [`MAX_IMAGE_SIDE`](crate::MAX_IMAGE_SIDE) a side,
 /// so a bad scale range cannot ask for gigabytes.
 pub(super) fn check_size(what: &'static str, height: usize, width: usize) -> Result<()> {
-    let limit = crate::MAX_IMAGE_SIDE as usize;
+    let limit = crate::image_io::MAX_IMAGE_SIDE as usize;
     if height == 0 || width == 0 || height > limit || width > limit {
         return Err(Error::invalid(
             what,
