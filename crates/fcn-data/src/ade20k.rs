@@ -235,10 +235,10 @@ pub struct FullSegmentation {
 pub fn decode_full_segmentation(rgb: &Array3<u8>) -> Result<FullSegmentation> {
     let (height, width, channels) = rgb.dim();
     if channels != 3 {
-        return Err(Error::invalid(
-            "ADE20K segmentation image",
-            format!("{channels} channels, expected 3 (RGB)"),
-        ));
+        return Err(Error::NotRgb {
+            what: "ADE20K segmentation image",
+            channels,
+        });
     }
     let classes = Array2::from_shape_fn((height, width), |(y, x)| {
         u16::from(rgb[[y, x, 0]] / 10) * 256 + u16::from(rgb[[y, x, 1]])

@@ -158,10 +158,10 @@ pub const ROAD_IGNORE: u8 = 255;
 pub fn decode_road_ground_truth(rgb: &Array3<u8>) -> Result<Array2<u8>> {
     let (height, width, channels) = rgb.dim();
     if channels != 3 {
-        return Err(Error::invalid(
-            "road ground truth",
-            format!("{channels} channels, expected 3 (RGB)"),
-        ));
+        return Err(Error::NotRgb {
+            what: "road ground truth",
+            channels,
+        });
     }
     Ok(Array2::from_shape_fn((height, width), |(y, x)| {
         match (rgb[[y, x, 0]] > 0, rgb[[y, x, 2]] > 0) {

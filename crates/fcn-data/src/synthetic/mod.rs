@@ -75,14 +75,13 @@ impl SyntheticTransit {
     pub fn new(len: usize, height: usize, width: usize, seed: u64) -> Result<Self> {
         let range = Self::MIN_SIDE..=Self::MAX_SIDE;
         if !range.contains(&height) || !range.contains(&width) {
-            return Err(Error::invalid(
-                "synthetic scene size",
-                format!(
-                    "each side must be in {}..={}, got {height}x{width}",
-                    Self::MIN_SIDE,
-                    Self::MAX_SIDE
-                ),
-            ));
+            return Err(Error::SizeOutOfRange {
+                what: "synthetic scene size",
+                height,
+                width,
+                min: Self::MIN_SIDE,
+                max: Self::MAX_SIDE,
+            });
         }
         Ok(Self {
             len,

@@ -148,8 +148,11 @@ pub(crate) fn crop_sample(
         (height, width),
         &image_fill,
     );
-    let image = Array3::from_shape_vec((height, width, 3), image)
-        .map_err(|e| Error::invalid("crop", e.to_string()))?;
+    let image =
+        Array3::from_shape_vec((height, width, 3), image).map_err(|source| Error::Shape {
+            what: "crop",
+            source,
+        })?;
     let label = match &sample.label {
         LabelMap::U8(a) => {
             let fill = u8::try_from(label_fill).map_err(|_| {
@@ -170,8 +173,10 @@ pub(crate) fn crop_sample(
                 &[fill],
             );
             LabelMap::U8(
-                Array2::from_shape_vec((height, width), v)
-                    .map_err(|e| Error::invalid("crop", e.to_string()))?,
+                Array2::from_shape_vec((height, width), v).map_err(|source| Error::Shape {
+                    what: "crop",
+                    source,
+                })?,
             )
         }
         LabelMap::U16(a) => {
@@ -184,8 +189,10 @@ pub(crate) fn crop_sample(
                 &[label_fill],
             );
             LabelMap::U16(
-                Array2::from_shape_vec((height, width), v)
-                    .map_err(|e| Error::invalid("crop", e.to_string()))?,
+                Array2::from_shape_vec((height, width), v).map_err(|source| Error::Shape {
+                    what: "crop",
+                    source,
+                })?,
             )
         }
     };
@@ -221,10 +228,11 @@ impl HorizontalFlip {
     /// Flips with probability `probability` in `[0, 1]`.
     pub fn new(probability: f64) -> Result<Self> {
         if !(0.0..=1.0).contains(&probability) {
-            return Err(Error::invalid(
-                "horizontal flip",
-                format!("probability must be in [0, 1], got {probability}"),
-            ));
+            return Err(Error::NotAFraction {
+                what: "horizontal flip",
+                parameter: "probability",
+                value: probability,
+            });
         }
         Ok(Self { probability })
     }
@@ -278,7 +286,7 @@ impl Transform for HorizontalFlip {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transforms::PhotometricJitter;
+    use crate::transforms::photometric::PhotometricJitter;
 
     fn sample(h: usize, w: usize) -> Sample {
         let image = Array3::from_shape_fn((h, w, 3), |(y, x, c)| (y * 16 + x * 3 + c) as u8);

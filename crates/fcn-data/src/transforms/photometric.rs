@@ -27,10 +27,11 @@ impl PhotometricJitter {
             ("saturation", saturation),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(Error::invalid(
-                    "photometric jitter",
-                    format!("{name} must be in [0, 1], got {v}"),
-                ));
+                return Err(Error::NotAFraction {
+                    what: "photometric jitter",
+                    parameter: name,
+                    value: f64::from(v),
+                });
             }
         }
         Ok(Self {
@@ -91,8 +92,10 @@ impl Transform for PhotometricJitter {
             blend(&mut values, s, |_, p| luma(p));
         }
         let bytes = values.iter().map(|&v| v as u8).collect();
-        let image = Array3::from_shape_vec(dim, bytes)
-            .map_err(|e| Error::invalid("jitter", e.to_string()))?;
+        let image = Array3::from_shape_vec(dim, bytes).map_err(|source| Error::Shape {
+            what: "jitter",
+            source,
+        })?;
         Ok(Sample { image, ..sample })
     }
 }

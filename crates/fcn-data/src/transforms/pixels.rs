@@ -21,10 +21,13 @@ pub(super) fn contiguous<T: Copy, D: ndarray::Dimension>(
 pub(super) fn check_size(what: &'static str, height: usize, width: usize) -> Result<()> {
     let limit = crate::image_io::MAX_IMAGE_SIDE as usize;
     if height == 0 || width == 0 || height > limit || width > limit {
-        return Err(Error::invalid(
+        return Err(Error::SizeOutOfRange {
             what,
-            format!("size must be in 1..={limit} a side, got {height}x{width}"),
-        ));
+            height,
+            width,
+            min: 1,
+            max: limit,
+        });
     }
     Ok(())
 }

@@ -88,8 +88,10 @@ pub fn resize_bilinear(image: &Array3<u8>, height: usize, width: usize) -> Resul
         let columns = horizontal_pass(&pixels, in_h, in_w, channels, width);
         vertical_pass(&columns, in_h, width * channels, height).into_owned()
     };
-    Array3::from_shape_vec((height, width, channels), out)
-        .map_err(|e| Error::invalid("resize", e.to_string()))
+    Array3::from_shape_vec((height, width, channels), out).map_err(|source| Error::Shape {
+        what: "resize",
+        source,
+    })
 }
 
 /// Resamples each of `rows` rows of `in_w` cells of `channels` bytes to `out_w` cells
@@ -179,8 +181,10 @@ pub fn resize_nearest<T: Copy>(map: &Array2<T>, height: usize, width: usize) -> 
         let row = &values[r * in_w..(r + 1) * in_w];
         out.extend(cols.iter().map(|&c| row[c]));
     }
-    Array2::from_shape_vec((height, width), out)
-        .map_err(|e| Error::invalid("resize", e.to_string()))
+    Array2::from_shape_vec((height, width), out).map_err(|source| Error::Shape {
+        what: "resize",
+        source,
+    })
 }
 
 /// Resizes a label map with [`resize_nearest`].
