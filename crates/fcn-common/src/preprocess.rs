@@ -252,6 +252,16 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "clap")]
+    #[test]
+    fn command_line_names_are_the_same() {
+        use clap::ValueEnum;
+        for p in Preprocess::ALL {
+            let value = p.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), p.name());
+        }
+    }
+
     #[test]
     fn toml_names_are_caffe_and_imagenet() {
         #[derive(serde::Deserialize, serde::Serialize)]

@@ -32,8 +32,7 @@ pub(super) fn check_size(what: &'static str, height: usize, width: usize) -> Res
     Ok(())
 }
 
-/// Bounds and fixed-point weights of Pillow's bilinear (triangle) filter for one axis, as in
-
+/// `Error::SizeMismatch` unless the label map has the image's height and width.
 pub(super) fn check_label_matches(sample: &Sample) -> Result<()> {
     if sample.label.dim() != sample.dim() {
         return Err(Error::SizeMismatch {

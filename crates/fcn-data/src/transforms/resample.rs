@@ -11,6 +11,7 @@ use crate::sample::{LabelMap, Sample};
 /// Pillow's fixed-point precision for 8-bit resampling (`PRECISION_BITS = 32 - 8 - 2`).
 const PRECISION_BITS: u32 = 22;
 
+/// Bounds and fixed-point weights of Pillow's bilinear (triangle) filter for one axis, as in
 /// `precompute_coeffs` + `normalize_coeffs_8bpc` of Pillow's `Resample.c`.
 struct Coefficients {
     /// Per output position: first input index and number of taps.
