@@ -65,7 +65,7 @@ impl Transform for Resize {
 }
 
 /// The mean pixel of the Caffe FCN models (RGB, rounded): padding an image with it gives
-/// zeros, near enough, after [`Normalization::Caffe`].
+/// zeros, near enough, after [`Normalization::Caffe`](crate::transforms::Normalization::Caffe).
 pub const CAFFE_MEAN_PIXEL: [u8; 3] = [123, 117, 104];
 
 /// Crops a random `height` x `width` window. A smaller sample is first padded at the bottom
