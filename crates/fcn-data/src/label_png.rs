@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn palette_png_round_trips_indices_and_keeps_colours() {
         let labels = ndarray::array![[0u8, 1, 255], [20, 3, 0]];
-        let colors = crate::voc_colormap(256);
+        let colors = crate::classes::voc_colormap(256);
         let png = encode_palette_png(&labels, &colors).unwrap();
         let map = decode_label_png(&png, Path::new("p.png")).unwrap();
         assert_eq!(map, LabelMap::U8(labels.clone()));
@@ -347,7 +347,7 @@ mod tests {
         ) {
             let wide = Array2::from_shape_vec((h, w), values).unwrap();
             let narrow = wide.mapv(|v| v as u8);
-            let palette = crate::voc_colormap(256);
+            let palette = crate::classes::voc_colormap(256);
             for map in [LabelMap::U16(wide), LabelMap::U8(narrow.clone())] {
                 let png = encode_gray_png(&map).unwrap();
                 proptest::prop_assert_eq!(decode_label_png(&png, Path::new("g.png")).unwrap(), map);
@@ -386,7 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.png");
         let labels = ndarray::array![[1u8, 2], [3, 4]];
-        write_palette_png(&path, &labels, &crate::voc_colormap(256)).unwrap();
+        write_palette_png(&path, &labels, &crate::classes::voc_colormap(256)).unwrap();
         write_gray_png(&path, &LabelMap::U8(labels.clone())).unwrap();
         assert_eq!(read_label_png(&path).unwrap(), LabelMap::U8(labels.clone()));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
