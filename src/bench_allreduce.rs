@@ -10,6 +10,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use fcn_common::median;
 use fcn_core::{Arch, Device, Fcn, FcnConfig, Module, Tensor};
 use fcn_train::distributed::Communicator;
 use serde::Serialize;
@@ -120,11 +121,6 @@ pub fn gradient_shapes(
         .map(|p| p.value.shape().to_vec())
         .collect();
     Ok((shapes, model.num_values()))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// The mean over ranks of each rank's `seconds` (every rank calls it).

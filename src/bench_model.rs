@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
+use fcn_common::median;
 use fcn_core::{Arch, Fcn, FcnConfig, Mode, Module, Optimizer, Reduction, Sgd, Tape};
 use fcn_tensor::{Device, Tensor};
 use serde::Serialize;
@@ -85,11 +86,6 @@ fn random_image(size: usize, seed: u64, device: Device) -> Result<Tensor> {
         .map(|_| (rng.next_u64() % 256) as f32 - 117.0)
         .collect();
     Ok(Tensor::from_vec(data, &[1, 3, size, size])?.to_device(device)?)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Runs the benchmark: one untimed warm-up of each, then `repeats` timed runs.

@@ -170,7 +170,7 @@ struct EvalArgs {
     model: Option<PathBuf>,
     /// The dataset to evaluate the model on: `synthetic` or FORMAT:ROOT[:SPLIT].
     #[arg(long, value_name = "SPEC")]
-    data: Option<String>,
+    data: Option<fcn::data::registry::DataSpec>,
     /// Device for --model: cpu or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: fcn::tensor::Device,
@@ -644,13 +644,16 @@ fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
     let weights = fcn::train::predict::model_path(model)?;
     let mut net = fcn::core::Fcn::load(&weights, None)?;
     net.to_device(args.device)?;
-    let spec = args.data.as_deref().unwrap_or("synthetic");
+    let spec = args
+        .data
+        .clone()
+        .unwrap_or_else(fcn::data::registry::DataSpec::synthetic);
     // A run directory's configuration says how its synthetic scenes look.
     let config = match model.is_dir() {
         true => fcn::train::TrainConfig::from_file(&model.join(fcn::train::files::CONFIG))?,
         false => fcn::train::TrainConfig::default(),
     };
-    let dataset = fcn::train::open_dataset(spec, &config, false)?;
+    let dataset = fcn::train::open_dataset(&spec, &config, false)?;
     anyhow::ensure!(
         dataset.classes().len() == net.num_classes(),
         "{} has {} classes but the model predicts {}",

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use fcn_core::{Arch, Fcn, FcnConfig, Mode, Tape, tensor::ops};
+use fcn_core::{Arch, Fcn, FcnConfig, Mode, PreprocessExt, Tape, tensor::ops};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let weights = match std::env::args_os().nth(1) {

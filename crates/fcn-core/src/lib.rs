@@ -40,7 +40,7 @@ pub use layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, 
 pub use models::{Arch, Fcn, FcnConfig, Features, Vgg16, fcn_geometry};
 pub use optim::{Adam, Lars, LrSchedule, Optimizer, Sgd};
 pub use param::{Module, Param, ParamId, ParamKind};
-pub use preprocess::{CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, Preprocess};
+pub use preprocess::{CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, Preprocess, PreprocessExt};
 pub use weights::{
     LoadReport, NamedTensors, Strictness, copy_matching_params, load_state_dict, parse_safetensors,
     read_safetensors, safetensors_bytes, state_dict, vgg16_from_torchvision, write_atomically,

@@ -2,7 +2,6 @@
 //! `wkentaro/pytorch-fcn`, so a model trained in PyTorch runs here and back.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fcn_tensor::{Device, Tensor};
@@ -112,37 +111,13 @@ pub fn safetensors_bytes(
     })
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
-/// disk, then renamed over the target. A crash leaves the old file or the new one, never half.
+/// Writes `bytes` to `path` atomically ([`fcn_common::write_atomically`]: a synced temporary
+/// file in the same directory renamed over the target), with this crate's error type.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |action, source| CoreError::Io {
-        action,
+    fcn_common::write_atomically(path, bytes).map_err(|source| CoreError::Io {
+        action: "cannot write",
         path: path.to_owned(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "weights".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            // Persist the rename; some filesystems cannot sync a directory, which is harmless.
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        io("cannot write", source)
     })
 }
 
@@ -412,7 +387,9 @@ fn config_from_file(file: &NamedTensors, path: &Path) -> Result<FcnConfig> {
         },
     };
     let preprocess = match m.get(META_PREPROCESS) {
-        Some(p) => p.parse()?,
+        Some(p) => p.parse().map_err(|e: fcn_common::Error| {
+            crate::error::invalid("preprocessing", e.to_string())
+        })?,
         None => Default::default(),
     };
     Ok(FcnConfig {

@@ -22,8 +22,9 @@ use ndarray::{Array2, Array3};
 
 use crate::classes::ClassSet;
 use crate::dataset::Dataset;
+use crate::dataset::check_index;
 use crate::error::{Error, Result};
-use crate::folder::{FilePair, check_index, pair_by_scan, read_pair};
+use crate::files::{FilePair, check_sizes, pair_by_scan, read_pair, scan_suffix};
 use crate::image_io::read_rgb;
 use crate::sample::{LabelMap, Sample};
 
@@ -234,10 +235,10 @@ pub struct FullSegmentation {
 pub fn decode_full_segmentation(rgb: &Array3<u8>) -> Result<FullSegmentation> {
     let (height, width, channels) = rgb.dim();
     if channels != 3 {
-        return Err(Error::invalid(
-            "ADE20K segmentation image",
-            format!("{channels} channels, expected 3 (RGB)"),
-        ));
+        return Err(Error::NotRgb {
+            what: "ADE20K segmentation image",
+            channels,
+        });
     }
     let classes = Array2::from_shape_fn((height, width), |(y, x)| {
         u16::from(rgb[[y, x, 0]] / 10) * 256 + u16::from(rgb[[y, x, 1]])
@@ -289,7 +290,7 @@ impl Ade20kFull {
             ));
         }
         let mut pairs = Vec::new();
-        for relative in crate::folder::scan_suffix(dir, ".jpg")? {
+        for relative in scan_suffix(dir, ".jpg")? {
             let id = relative[..relative.len() - ".jpg".len()].to_string();
             let label = dir.join(format!("{id}_seg.png"));
             if label.is_file() {
@@ -330,7 +331,7 @@ impl Dataset for Ade20kFull {
         let pair = &self.pairs[index];
         let image = read_rgb(&pair.image)?;
         let label = LabelMap::U16(read_full_segmentation(&pair.label)?.classes);
-        crate::folder::check_sizes(&image, &pair.image, &label, &pair.label)?;
+        check_sizes(&image, &pair.image, &label, &pair.label)?;
         Ok(Sample {
             image,
             label,

@@ -21,8 +21,9 @@ use ndarray::Array2;
 
 use crate::classes::ClassSet;
 use crate::dataset::Dataset;
+use crate::dataset::check_index;
 use crate::error::{Error, Result};
-use crate::folder::{check_index, check_sizes, missing_label, scan_suffix};
+use crate::files::{check_sizes, missing_label, scan_suffix};
 use crate::image_io::read_rgb;
 use crate::label_png::read_label_png;
 use crate::sample::{LabelMap, Sample};

@@ -3,7 +3,7 @@
 use crate::classes::ClassSet;
 use crate::error::{Error, Result};
 use crate::sample::Sample;
-use crate::transforms::SplitMix64;
+use fcn_common::SplitMix64;
 
 /// A finite, indexable collection of samples. `get` reads (and decodes) on demand, so it is
 /// fallible; implementations are shared between loader threads.
@@ -47,8 +47,8 @@ impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
     }
 }
 
-/// Index check shared by the wrappers.
-fn check_index(index: usize, len: usize) -> Result<()> {
+/// `Error::IndexOutOfRange` unless `index < len`.
+pub(crate) fn check_index(index: usize, len: usize) -> Result<()> {
     if index >= len {
         return Err(Error::IndexOutOfRange { index, len });
     }
@@ -206,13 +206,11 @@ impl<D: Dataset> Concat<D> {
         let mut total = 0usize;
         for (k, part) in parts.iter().enumerate() {
             if part.classes().len() != classes {
-                return Err(Error::invalid(
-                    "concatenation",
-                    format!(
-                        "dataset {k} has {} classes but dataset 0 has {classes}",
-                        part.classes().len()
-                    ),
-                ));
+                return Err(Error::ClassCountMismatch {
+                    part: k,
+                    classes: part.classes().len(),
+                    expected: classes,
+                });
             }
             total = total
                 .checked_add(part.len())
@@ -275,10 +273,10 @@ impl ShardSampler {
     /// `world` must be positive and `rank < world`.
     pub fn new(len: usize, rank: usize, world: usize) -> Result<Self> {
         if world == 0 || rank >= world {
-            return Err(Error::invalid(
-                "shard",
-                format!("need rank < world and world > 0, got rank {rank} of {world}"),
-            ));
+            return Err(Error::ShardOutOfRange {
+                index: rank,
+                count: world,
+            });
         }
         Ok(Self {
             len,

@@ -123,7 +123,44 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
-    // --- synth ---
+    /// A dataset spec that is neither `synthetic` nor `FORMAT:ROOT[:SPLIT]`.
+    #[error("invalid dataset {spec:?}: expected synthetic or FORMAT:ROOT[:SPLIT] (formats: {})", .formats.join(", "))]
+    BadDataSpec {
+        /// The spec as given.
+        spec: String,
+        /// The format names.
+        formats: &'static [&'static str],
+    },
+    /// A split the dataset format does not have.
+    #[error("invalid split {split:?} for {format}; expected {expected}")]
+    UnknownSplit {
+        /// The format.
+        format: &'static str,
+        /// The split given.
+        split: String,
+        /// The splits the format has.
+        expected: &'static str,
+    },
+    /// A format that reads a folder was given none.
+    #[error("invalid dataset: {format} needs a ROOT folder")]
+    MissingRoot {
+        /// The format.
+        format: &'static str,
+    },
+    /// A label space the dataset format cannot be read in.
+    #[error("invalid classes: {classes} is available for {available}, not {format}")]
+    ClassesUnavailable {
+        /// The label space asked for (`voc21`, `transit`).
+        classes: &'static str,
+        /// The format.
+        format: &'static str,
+        /// Where it is available.
+        available: &'static str,
+    },
+    /// A shared helper failed: an unknown name for a closed set of choices (listing the
+    /// allowed ones), or an image that does not fit the normalisation buffer.
+    #[error(transparent)]
+    Common(#[from] fcn_common::Error),
     /// Reading or transforming one sample in a [`Loader`](crate::loader::Loader) failed.
     #[error("cannot load sample {index} (epoch {epoch})")]
     Sample {
@@ -135,11 +172,83 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
-    /// A loader worker thread stopped without a result (a panic in a dataset or transform).
-    #[error("a loader worker stopped unexpectedly: {message}")]
-    Worker {
-        /// What is known about it.
-        message: String,
+    /// A loader worker panicked while building a batch (a bug in a dataset or transform).
+    #[error("a loader worker stopped unexpectedly: batch {batch} panicked: {panic}")]
+    WorkerPanicked {
+        /// The batch's number in its epoch.
+        batch: usize,
+        /// The panic's message.
+        panic: String,
+    },
+    /// Every loader worker stopped before a batch of the epoch arrived (one panicked).
+    #[error("a loader worker stopped unexpectedly: batch {batch} of {total} never arrived")]
+    BatchLost {
+        /// The batch's number in its epoch.
+        batch: usize,
+        /// Batches in the epoch.
+        total: usize,
+    },
+    /// An image size outside what a generator or transform accepts.
+    #[error("invalid {what}: each side must be in {min}..={max}, got {height}x{width}")]
+    SizeOutOfRange {
+        /// What was being sized ("resize", "random crop", "synthetic scene size").
+        what: &'static str,
+        /// The height asked for.
+        height: usize,
+        /// The width asked for.
+        width: usize,
+        /// The smallest side accepted.
+        min: usize,
+        /// The largest side accepted.
+        max: usize,
+    },
+    /// A probability or strength outside `[0, 1]`.
+    #[error("invalid {what}: {parameter} must be in [0, 1], got {value}")]
+    NotAFraction {
+        /// The transform ("horizontal flip", "photometric jitter").
+        what: &'static str,
+        /// The parameter ("probability", "brightness", ...).
+        parameter: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// A shard index that is not below the shard count (or no shards).
+    #[error("invalid shard: need index < count and count > 0, got shard {index} of {count}")]
+    ShardOutOfRange {
+        /// This process's shard (rank).
+        index: usize,
+        /// Shards in all (world size).
+        count: usize,
+    },
+    /// Datasets with different class counts cannot be concatenated.
+    #[error(
+        "invalid concatenation: dataset {part} has {classes} classes but dataset 0 has {expected}"
+    )]
+    ClassCountMismatch {
+        /// The dataset's position in the list.
+        part: usize,
+        /// Its class count.
+        classes: usize,
+        /// The first dataset's class count.
+        expected: usize,
+    },
+    /// An image that should be RGB has another channel count.
+    #[error("invalid {what}: {channels} channels, expected 3 (RGB)")]
+    NotRgb {
+        /// What the image is ("ADE20K segmentation image", "road ground truth").
+        what: &'static str,
+        /// Its channel count.
+        channels: usize,
+    },
+    /// Values that do not fill the array shape they were built for (a bug, reported rather
+    /// than panicking).
+    #[error("invalid {what}: cannot shape the values")]
+    Shape {
+        /// What was being built.
+        what: &'static str,
+        /// ndarray's error.
+        #[source]
+        source: ndarray::ShapeError,
     },
 }
 

@@ -24,8 +24,10 @@ use ndarray::{Array2, Array3};
 use crate::cityscapes::{label_id_classes, label_ids_to_train_ids, train_classes};
 use crate::classes::ClassSet;
 use crate::dataset::Dataset;
+use crate::dataset::check_index;
 use crate::error::{Error, Result};
-use crate::folder::{FilePair, FolderConfig, check_index, check_sizes};
+use crate::files::{FilePair, check_sizes, scan_suffix};
+use crate::folder::FolderConfig;
 use crate::image_io::read_rgb;
 use crate::label_png::read_label_png;
 use crate::sample::{LabelMap, Sample};
@@ -156,10 +158,10 @@ pub const ROAD_IGNORE: u8 = 255;
 pub fn decode_road_ground_truth(rgb: &Array3<u8>) -> Result<Array2<u8>> {
     let (height, width, channels) = rgb.dim();
     if channels != 3 {
-        return Err(Error::invalid(
-            "road ground truth",
-            format!("{channels} channels, expected 3 (RGB)"),
-        ));
+        return Err(Error::NotRgb {
+            what: "road ground truth",
+            channels,
+        });
     }
     Ok(Array2::from_shape_fn((height, width), |(y, x)| {
         match (rgb[[y, x, 0]] > 0, rgb[[y, x, 2]] > 0) {
@@ -231,7 +233,7 @@ impl KittiRoad {
 
 /// The ids (relative paths minus `suffix`) of the images in `dir`, sorted.
 fn pair_by_scan_optional(dir: &Path, suffix: &str) -> Result<Vec<String>> {
-    Ok(crate::folder::scan_suffix(dir, suffix)?
+    Ok(scan_suffix(dir, suffix)?
         .into_iter()
         .map(|relative| relative[..relative.len() - suffix.len()].to_string())
         .collect())

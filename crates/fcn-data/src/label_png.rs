@@ -3,7 +3,7 @@
 //! (indices plus a colour map, as VOC's `SegmentationClass`) and 8/16-bit grayscale PNGs,
 //! written atomically.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use png::{BitDepth, ColorType, Transformations};
@@ -195,40 +195,13 @@ fn encode(
     Ok(out)
 }
 
-/// Writes `contents` to `path` through a synced temporary file renamed over it.
+/// Writes `contents` to `path` through a synced temporary file renamed over it
+/// ([`fcn_common::write_atomically`], with this crate's error type).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Unique per process and call, so concurrent writers in one folder do not collide.
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable (directories can be opened for sync on Unix).
-        #[cfg(unix)]
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Io {
-            action: "cannot write",
-            path: path.to_owned(),
-            source,
-        }
+    fcn_common::write_atomically(path, contents).map_err(|source| Error::Io {
+        action: "cannot write",
+        path: path.to_owned(),
+        source,
     })
 }
 
@@ -351,7 +324,7 @@ mod tests {
     #[test]
     fn palette_png_round_trips_indices_and_keeps_colours() {
         let labels = ndarray::array![[0u8, 1, 255], [20, 3, 0]];
-        let colors = crate::voc_colormap(256);
+        let colors = crate::classes::voc_colormap(256);
         let png = encode_palette_png(&labels, &colors).unwrap();
         let map = decode_label_png(&png, Path::new("p.png")).unwrap();
         assert_eq!(map, LabelMap::U8(labels.clone()));
@@ -374,7 +347,7 @@ mod tests {
         ) {
             let wide = Array2::from_shape_vec((h, w), values).unwrap();
             let narrow = wide.mapv(|v| v as u8);
-            let palette = crate::voc_colormap(256);
+            let palette = crate::classes::voc_colormap(256);
             for map in [LabelMap::U16(wide), LabelMap::U8(narrow.clone())] {
                 let png = encode_gray_png(&map).unwrap();
                 proptest::prop_assert_eq!(decode_label_png(&png, Path::new("g.png")).unwrap(), map);
@@ -413,7 +386,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.png");
         let labels = ndarray::array![[1u8, 2], [3, 4]];
-        write_palette_png(&path, &labels, &crate::voc_colormap(256)).unwrap();
+        write_palette_png(&path, &labels, &crate::classes::voc_colormap(256)).unwrap();
         write_gray_png(&path, &LabelMap::U8(labels.clone())).unwrap();
         assert_eq!(read_label_png(&path).unwrap(), LabelMap::U8(labels.clone()));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

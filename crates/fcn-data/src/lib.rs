@@ -20,9 +20,11 @@
 mod classes;
 mod dataset;
 mod error;
+mod files;
 mod image_io;
 mod label_png;
 mod sample;
+mod sbd_mat;
 
 pub mod ade20k;
 pub mod cityscapes;
@@ -35,6 +37,7 @@ pub mod registry;
 pub mod sbd;
 pub mod synthetic;
 pub mod taxonomy;
+pub mod tools;
 pub mod transforms;
 pub mod voc;
 

@@ -200,13 +200,10 @@ impl Loader {
             }
         }
         if config.shard.index >= config.shard.count {
-            return Err(Error::invalid(
-                "shard",
-                format!(
-                    "index {} is not below the shard count {}",
-                    config.shard.index, config.shard.count
-                ),
-            ));
+            return Err(Error::ShardOutOfRange {
+                index: config.shard.index,
+                count: config.shard.count,
+            });
         }
         if matches!(config.sampling, Sampling::WithReplacement { .. }) && dataset.is_empty() {
             return Err(Error::invalid(
@@ -243,7 +240,9 @@ impl Loader {
                 rng.shuffle(&mut order);
                 order
             }
-            Sampling::WithReplacement { samples } => (0..samples).map(|_| rng.below(len)).collect(),
+            Sampling::WithReplacement { samples } => {
+                (0..samples).map(|_| rng.below_usize(len)).collect()
+            }
         }
     }
 
@@ -372,8 +371,9 @@ fn worker(
                         .map(|s| s.to_string())
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "a panic".to_string());
-                    Err(Error::Worker {
-                        message: format!("batch {} panicked: {message}", job.number),
+                    Err(Error::WorkerPanicked {
+                        batch: job.number,
+                        panic: message,
                     })
                 });
         if results.send((job.number, batch)).is_err() {
@@ -519,8 +519,9 @@ impl Iterator for Epoch {
                 Err(_) => {
                     // Every worker is gone before the epoch's end: one panicked.
                     self.failed = true;
-                    return Some(Err(Error::Worker {
-                        message: format!("batch {} of {} never arrived", self.next, self.total),
+                    return Some(Err(Error::BatchLost {
+                        batch: self.next,
+                        total: self.total,
                     }));
                 }
             }

@@ -26,41 +26,17 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array2;
-
 use crate::classes::ClassSet;
 use crate::dataset::Dataset;
 use crate::error::Result;
-use crate::mat::MatFile;
 use crate::sample::Sample;
 use crate::voc::{
     Entry, LabelSource, check_exists, entry_at, load_entry, read_split, voc_classes, voc_entry,
 };
 
-/// The MAT-file field holding SBD's class map.
-pub const SEGMENTATION_FIELD: &str = "GTcls.Segmentation";
-
-/// Reads an SBD `cls/*.mat` file's class map (`GTcls.Segmentation`), rows x columns.
-pub fn read_sbd_label(path: &Path) -> Result<Array2<u8>> {
-    MatFile::read(path)?.u8_matrix(SEGMENTATION_FIELD)
-}
-
-/// Decodes an SBD `cls/*.mat` file held in memory; `path` only names it in errors.
-pub fn decode_sbd_label(bytes: &[u8], path: &Path) -> Result<Array2<u8>> {
-    MatFile::parse(bytes, path)?.u8_matrix(SEGMENTATION_FIELD)
-}
-
-/// The MAT-file field holding SBD's instance map (`inst/*.mat`).
-pub const INSTANCE_FIELD: &str = "GTinst.Segmentation";
-
-/// An SBD instance file (`inst/<id>.mat`): the instance map (`GTinst.Segmentation`, 0 =
-/// background, k = instance k) and each instance's VOC class (`GTinst.Categories`).
-pub fn read_sbd_instances(path: &Path) -> Result<(Array2<u8>, Vec<u8>)> {
-    let file = MatFile::read(path)?;
-    let instances = file.u8_matrix(INSTANCE_FIELD)?;
-    let categories = file.u8_matrix("GTinst.Categories")?;
-    Ok((instances, categories.iter().copied().collect()))
-}
+pub use crate::sbd_mat::{
+    INSTANCE_FIELD, SEGMENTATION_FIELD, decode_sbd_label, read_sbd_instances, read_sbd_label,
+};
 
 /// Which SBD list to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -188,7 +188,7 @@ pub(crate) fn load_entry(entry: &Entry) -> Result<Sample> {
                 ));
             }
         },
-        LabelSource::SbdMat(path) => crate::sbd::read_sbd_label(path)?,
+        LabelSource::SbdMat(path) => crate::sbd_mat::read_sbd_label(path)?,
     };
     let (h, w, _) = image.dim();
     if label.dim() != (h, w) {

@@ -227,7 +227,7 @@ fn a_panicking_transform_becomes_an_error_not_a_hang() {
     let results: Vec<_> = loader.epoch(0).collect();
     assert_eq!(results.len(), 4);
     assert!(
-        matches!(&results[2], Err(Error::Worker { message }) if message.contains("transform bug"))
+        matches!(&results[2], Err(Error::WorkerPanicked { panic, .. }) if panic.contains("transform bug"))
     );
     assert!(results[3].is_ok());
 }

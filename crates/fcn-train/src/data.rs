@@ -1,53 +1,55 @@
-//! Opening the datasets a configuration names.
+//! Opening the datasets a configuration names (through `fcn_data::registry`, the one place a
+//! spec becomes a dataset).
 
 use std::sync::Arc;
 
 use fcn_data::Dataset;
-use fcn_data::registry::{DataSpec, transit_source};
-use fcn_data::synthetic::SyntheticTransit;
-use fcn_data::taxonomy::Remapped;
+use fcn_data::registry::{
+    ClassChoice, DataSpec, DatasetFormat, OpenOptions, SYNTHETIC_SEED, SyntheticOptions,
+};
 
-use crate::config::TrainConfig;
-use crate::error::{Result, TrainError};
+use crate::config::{DataConfig, TrainConfig};
+use crate::error::Result;
 
-/// Seeds of the synthetic sets, fixed so every run sees the same images.
-const SYNTHETIC_SEED: u64 = 2015;
+/// The synthetic scenes a configuration asks for (seed [`SYNTHETIC_SEED`], so every run sees
+/// the same images).
+pub fn synthetic_options(data: &DataConfig) -> SyntheticOptions {
+    SyntheticOptions {
+        train: data.synthetic_train,
+        val: data.synthetic_val,
+        height: data.synthetic_height,
+        width: data.synthetic_width,
+        seed: SYNTHETIC_SEED,
+    }
+}
 
 /// One dataset from a spec: `synthetic` (train or validation split by `train`), or
 /// `FORMAT:ROOT[:SPLIT]` (see `fcn_data::registry`), mapped into the transit taxonomy when
 /// `data.transit` is set.
-pub fn open_dataset(spec: &str, config: &TrainConfig, train: bool) -> Result<Arc<dyn Dataset>> {
-    let d = &config.data;
-    match spec {
-        "synthetic" => {
-            let (h, w) = (d.synthetic_height, d.synthetic_width);
-            let set = if train {
-                SyntheticTransit::train(d.synthetic_train, h, w, SYNTHETIC_SEED)?
-            } else {
-                SyntheticTransit::val(d.synthetic_val, h, w, SYNTHETIC_SEED)?
-            };
-            Ok(Arc::new(set))
-        }
-        other => {
-            let spec = DataSpec::parse(other)?;
-            let dataset = spec.open()?;
-            if !d.transit {
-                return Ok(dataset);
-            }
-            let source = transit_source(&spec.format).ok_or_else(|| {
-                TrainError::config(
-                    "data.transit",
-                    format!("{} has no transit-taxonomy table", spec.format),
-                )
-            })?;
-            Ok(Arc::new(Remapped::to_transit(dataset, source)))
-        }
+pub fn open_dataset(
+    spec: &DataSpec,
+    config: &TrainConfig,
+    train: bool,
+) -> Result<Arc<dyn Dataset>> {
+    let mut spec = spec.clone();
+    if spec.format == DatasetFormat::Synthetic && spec.split.is_none() {
+        spec.split = Some(if train { "train" } else { "val" }.to_owned());
     }
+    let classes = if config.data.transit {
+        ClassChoice::Transit
+    } else {
+        ClassChoice::All
+    };
+    let options = OpenOptions {
+        synthetic: synthetic_options(&config.data),
+        classes,
+    };
+    Ok(spec.open_with(&options)?)
 }
 
 /// The training and validation sets (several specs are concatenated).
 pub fn open_datasets(config: &TrainConfig) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
-    let open = |specs: &[String], train: bool| -> Result<Arc<dyn Dataset>> {
+    let open = |specs: &[DataSpec], train: bool| -> Result<Arc<dyn Dataset>> {
         let mut sets = specs
             .iter()
             .map(|s| open_dataset(s, config, train))

@@ -10,12 +10,10 @@ use fcn_metrics::{ConfusionMatrix, PerImageIou, Report};
 
 use crate::error::Result;
 
-/// The loader normalisation matching a model's preprocessing.
+/// The loader normalisation matching a model's preprocessing: the model's own value, since
+/// fcn-core's `Preprocess` and fcn-data's `Normalization` are one type (`fcn_common::Preprocess`).
 pub fn normalization(preprocess: Preprocess) -> Normalization {
-    match preprocess {
-        Preprocess::Caffe => Normalization::Caffe,
-        Preprocess::ImageNet => Normalization::ImageNet,
-    }
+    preprocess
 }
 
 /// Scores of one evaluation.

@@ -33,7 +33,7 @@ pub use config::{
     DistributedMode, LoopConfig, LossReduction, ModelConfig, OptimConfig, Optimizer, OptimizerKind,
     Schedule, ScheduleKind, TrainConfig, Warmup,
 };
-pub use data::{open_dataset, open_datasets};
+pub use data::{open_dataset, open_datasets, synthetic_options};
 pub use error::{CheckpointProblem, Result, TrainError};
 pub use evaluate::{
     Evaluation, Inference, class_scores, evaluate, evaluate_shard, evaluate_with, normalization,

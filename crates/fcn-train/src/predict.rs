@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use fcn_core::Fcn;
+use fcn_core::PreprocessExt;
 use fcn_core::tensor::ops;
 use fcn_data::Dataset;
 use ndarray::Array2;

@@ -224,7 +224,7 @@ fn sliding_windows_cover_the_image_and_equal_whole_inference_when_large() {
 
 #[test]
 fn prediction_and_training_normalise_identically() {
-    use fcn_core::Preprocess;
+    use fcn_core::{Preprocess, PreprocessExt};
     use fcn_train::normalization;
     let image =
         ndarray::Array3::from_shape_fn((3, 4, 3), |(y, x, c)| (y * 70 + x * 13 + c * 101) as u8);

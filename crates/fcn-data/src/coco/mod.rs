@@ -497,8 +497,10 @@ impl CocoInstances {
                 *value = OVERLAP_LABEL;
             }
         }
-        Array2::from_shape_vec((h, w), label)
-            .map_err(|e| Error::invalid("semantic mask", e.to_string()))
+        Array2::from_shape_vec((h, w), label).map_err(|source| Error::Shape {
+            what: "semantic mask",
+            source,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use fcn_core::{Arch, Device, LrSchedule, Preprocess};
+use fcn_data::registry::DataSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -96,9 +97,9 @@ impl Default for ModelConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
     /// Training sets: `synthetic`, or `FORMAT:ROOT[:SPLIT]`.
-    pub train: Vec<String>,
+    pub train: Vec<DataSpec>,
     /// Validation sets, same syntax.
-    pub val: Vec<String>,
+    pub val: Vec<DataSpec>,
     /// Map every dataset's labels into the transit taxonomy (needed to mix datasets; the
     /// synthetic scenes are already in it).
     pub transit: bool,
@@ -115,8 +116,8 @@ pub struct DataConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            train: vec!["synthetic".into()],
-            val: vec!["synthetic".into()],
+            train: vec![DataSpec::synthetic()],
+            val: vec![DataSpec::synthetic()],
             transit: false,
             synthetic_train: 4000,
             synthetic_val: 100,

@@ -2,6 +2,7 @@
 //! shared by `fcn train` (applied over the file) and `fcn train --resume` (refused).
 
 use fcn_core::{Arch, Device};
+use fcn_data::registry::DataSpec;
 
 use super::{OptimizerKind, ScheduleKind, TrainConfig};
 
@@ -12,10 +13,10 @@ use super::{OptimizerKind, ScheduleKind, TrainConfig};
 pub struct ConfigOverrides {
     /// Training set(s): `synthetic` or FORMAT:ROOT[:SPLIT] (repeatable).
     #[cfg_attr(feature = "clap", arg(long = "data", value_name = "SPEC"))]
-    pub data: Vec<String>,
+    pub data: Vec<DataSpec>,
     /// Validation set(s), same syntax (repeatable).
     #[cfg_attr(feature = "clap", arg(long = "val", value_name = "SPEC"))]
-    pub val: Vec<String>,
+    pub val: Vec<DataSpec>,
     /// The network.
     #[cfg_attr(feature = "clap", arg(long, value_enum))]
     pub arch: Option<Arch>,

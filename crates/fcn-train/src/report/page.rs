@@ -1,5 +1,6 @@
 //! The HTML page: header cards, configuration, curves, per-class charts, predictions.
 
+use fcn_data::registry::{DataSpec, DatasetFormat};
 use std::path::Path;
 
 use super::class_charts::{class_iou_bars, confusion_heatmap};
@@ -105,7 +106,14 @@ impl Page<'_> {
                 "<div class=\"sub\">{} \u{b7} {} \u{b7} {} \u{b7} {} lr {} ({})</div>\n",
                 escape(&arch_name(c.model.arch.name())),
                 escape(&width),
-                escape(&c.data.train.join(" + ")),
+                escape(
+                    &c.data
+                        .train
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                ),
                 c.optim.optimizer.kind(),
                 c.optim.lr,
                 c.optim.decay.kind()
@@ -214,16 +222,16 @@ impl Page<'_> {
     }
 
     fn config_table(&self, html: &mut String, c: &TrainConfig) {
-        let synthetic = |sets: &[String], images: usize| {
+        let synthetic = |sets: &[DataSpec], images: usize| {
             sets.iter()
                 .map(|s| {
-                    if s == "synthetic" {
+                    if s.format == DatasetFormat::Synthetic {
                         format!(
                             "synthetic ({images} images, {}\u{d7}{})",
                             c.data.synthetic_height, c.data.synthetic_width
                         )
                     } else {
-                        s.clone()
+                        s.to_string()
                     }
                 })
                 .collect::<Vec<_>>()
