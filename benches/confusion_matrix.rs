@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fcn::core::SplitMix64;
+use fcn::data::synthetic::label_pair;
 use fcn::metrics::ConfusionMatrix;
-use fcn::synthetic::{SplitMix64, label_pair};
 
 const SIDE: usize = 512;
 

@@ -34,7 +34,7 @@ FCN = os.path.join(ROOT, "target/release/fcn")
 
 def load_config(path):
     import tomllib
-    # `fcn train`'s defaults (crates/fcn-train/src/config.rs); the file overrides them.
+    # `fcn train`'s defaults (crates/fcn-train/src/config/mod.rs); the file overrides them.
     defaults = {"model": {"width_divisor": 8, "preprocess": "imagenet", "arch": "fcn8s"},
                 "data": {"synthetic_train": 4000, "synthetic_val": 100},
                 "optim": {"lr": 1e-3, "min_lr": 1e-5, "optimizer": "adam", "schedule": "cosine"},

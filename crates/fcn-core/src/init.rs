@@ -62,9 +62,9 @@ mod tests {
     }
 
     #[test]
-    fn seeds_differ_by_label() {
+    fn seeds_differ_by_label_and_by_seed() {
         assert_ne!(derive_seed(1, "conv1_1"), derive_seed(1, "conv1_2"));
-        assert_eq!(derive_seed(1, "fc6"), derive_seed(1, "fc6"));
+        assert_ne!(derive_seed(1, "fc6"), derive_seed(2, "fc6"));
     }
 
     /// Weights drawn from the seeded generator hash to the values they had before the generator

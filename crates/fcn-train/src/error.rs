@@ -9,6 +9,9 @@ pub enum TrainError {
     /// The network or optimizer failed.
     #[error(transparent)]
     Core(#[from] fcn_core::CoreError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(#[from] fcn_core::tensor::TensorError),
     /// Reading or transforming data failed.
     #[error(transparent)]
     Data(#[from] fcn_data::Error),

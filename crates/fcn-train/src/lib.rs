@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 mod checkpoint;
 mod config;
 mod data;

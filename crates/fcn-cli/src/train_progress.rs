@@ -7,14 +7,14 @@ use fcn_train::Event;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Shows training events.
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     start_step: u64,
 }
 
 impl Progress {
     /// A display for a run starting at `start_step` (non-zero when resumed).
-    pub fn new(start_step: u64) -> Self {
+    pub(crate) fn new(start_step: u64) -> Self {
         Self {
             bar: None,
             start_step,
@@ -39,7 +39,7 @@ impl Progress {
     }
 
     /// Shows one event.
-    pub fn event(&mut self, event: &Event) {
+    pub(crate) fn event(&mut self, event: &Event) {
         match *event {
             Event::Step {
                 step,
@@ -81,7 +81,7 @@ impl Progress {
     }
 
     /// Clears the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

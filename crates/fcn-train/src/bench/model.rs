@@ -4,12 +4,12 @@ use std::fmt;
 use std::time::Instant;
 
 use fcn_common::median;
+use fcn_core::tensor::{Device, Tensor};
 use fcn_core::{Arch, Fcn, FcnConfig, Mode, Module, Optimizer, Reduction, Sgd, Tape};
-use fcn_tensor::{Device, Tensor};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::synthetic::SplitMix64;
+use fcn_core::SplitMix64;
 
 /// What to time.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ pub fn run_model_bench(options: &ModelBenchOptions) -> Result<ModelBench> {
         fwd.push(forward(())?);
     }
     Ok(ModelBench {
-        cpu: crate::bench::cpu_name(),
+        cpu: super::cpu_name(),
         threads: rayon::current_num_threads(),
         device: options.device.to_string(),
         arch: options.arch.name().to_owned(),

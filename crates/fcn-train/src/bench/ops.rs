@@ -2,12 +2,12 @@
 
 use std::time::Instant;
 
-use fcn_tensor::ops::{self, Conv2d, ConvTranspose2d, Pool2d, Reduction};
-use fcn_tensor::{Device, Tensor};
+use fcn_core::tensor::ops::{self, Conv2d, ConvTranspose2d, Pool2d, Reduction};
+use fcn_core::tensor::{Device, Tensor};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::synthetic::SplitMix64;
+use fcn_core::SplitMix64;
 
 /// The timing of one case.
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +150,7 @@ pub fn run_ops_bench(device: Device, repeats: usize) -> Result<OpsBench> {
     })?);
 
     Ok(OpsBench {
-        cpu: crate::bench::cpu_name(),
+        cpu: super::cpu_name(),
         threads: rayon::current_num_threads(),
         device: device.to_string(),
         cases,

@@ -10,12 +10,12 @@
 use std::fmt;
 use std::time::Instant;
 
+use crate::distributed::Communicator;
 use fcn_common::median;
 use fcn_core::{Arch, Device, Fcn, FcnConfig, Module, Tensor};
-use fcn_train::distributed::Communicator;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// What to time.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl Default for AllreduceBenchOptions {
             arch: Arch::Fcn8s,
             width_divisor: 1,
             num_classes: 21,
-            bucket_mib: fcn_train::DistributedConfig::default().bucket_mib,
+            bucket_mib: crate::DistributedConfig::default().bucket_mib,
             repeats: 5,
             max_bytes: 256 << 20,
         }
@@ -165,13 +165,12 @@ fn check_sum(comm: &dyn Communicator, device: Device, bucket_values: usize) -> R
     let expected = (p * (p + 1) / 2) as f32;
     for t in &tensors {
         if t.to_vec()?.iter().any(|&v| v != expected) {
-            return Err(fcn_train::TrainError::Distributed {
+            return Err(TrainError::Distributed {
                 backend: comm.backend(),
                 rank: comm.rank(),
                 ranks: p,
                 message: format!("the all-reduce check gave a wrong sum (expected {expected})"),
-            }
-            .into());
+            });
         }
     }
     Ok(())
@@ -211,7 +210,7 @@ fn time_case(
         .map(|s| Tensor::zeros(s).to_device(device))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let t = time_collective(comm, options.repeats, iterations, || {
-        Ok(comm.all_reduce_sum_tensors(&mut tensors, bucket_values)?)
+        comm.all_reduce_sum_tensors(&mut tensors, bucket_values)
     })?;
     drop(tensors);
     case.median_s = Some(t);
@@ -219,7 +218,7 @@ fn time_case(
     case.busbw_gbps = Some(bus * bytes as f64 / t / 1e9);
     let mut flat = vec![0.0f32; values];
     let t = time_collective(comm, options.repeats, iterations, || {
-        Ok(comm.all_reduce_sum_f32(&mut flat)?)
+        comm.all_reduce_sum_f32(&mut flat)
     })?;
     case.flat_median_s = Some(t);
     case.flat_busbw_gbps = Some(bus * bytes as f64 / t / 1e9);
@@ -263,7 +262,7 @@ pub fn run_allreduce_bench(
     Ok(AllreduceBench {
         backend: comm.backend().to_owned(),
         ranks: comm.size(),
-        cpu: crate::bench::cpu_name(),
+        cpu: super::cpu_name(),
         threads: rayon::current_num_threads(),
         device: device.to_string(),
         bucket_mib: options.bucket_mib,

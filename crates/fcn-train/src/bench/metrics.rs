@@ -6,9 +6,10 @@ use std::time::Instant;
 use fcn_metrics::{ConfusionMatrix, Label};
 use serde::Serialize;
 
-use crate::atomic::write_atomically;
-use crate::error::{Error, Result};
-use crate::synthetic::{SplitMix64, label_pair};
+use crate::error::{Result, TrainError};
+use fcn_core::SplitMix64;
+use fcn_data::synthetic::label_pair;
+use fcn_data::write_atomically;
 
 /// Sizes of the benchmark data.
 #[derive(Debug, Clone, Copy)]
@@ -224,14 +225,14 @@ pub fn run_metrics_bench(
         dump_data(dir, options, &voc)?;
     }
     Ok(MetricsBench {
-        cpu: cpu_name(),
+        cpu: super::cpu_name(),
         threads,
         cases,
     })
 }
 
 fn dump_data(dir: &Path, options: &MetricsBenchOptions, data: &Data<u8>) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+    std::fs::create_dir_all(dir).map_err(|source| TrainError::Io {
         action: "cannot create",
         path: dir.to_owned(),
         source,
@@ -256,20 +257,8 @@ fn dump_data(dir: &Path, options: &MetricsBenchOptions, data: &Data<u8>) -> Resu
         "ignore_index": 255,
         "counts": single_thread(data).counts(),
     });
-    write_atomically(&dir.join("meta.json"), meta.to_string().as_bytes())
-}
-
-/// The processor's name from `/proc/cpuinfo`, or `unknown`.
-pub fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+    write_atomically(&dir.join("meta.json"), meta.to_string().as_bytes())?;
+    Ok(())
 }
 
 impl std::fmt::Display for MetricsBench {

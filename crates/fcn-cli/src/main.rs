@@ -1,13 +1,15 @@
 //! The `fcn` command-line tool.
 
+mod train_progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use fcn::atomic::write_atomically;
-use fcn::bench::{MetricsBenchOptions, run_metrics_bench};
+use fcn::data::write_atomically;
 use fcn::metrics::{DEFAULT_IGNORE_INDEX, OutOfRange};
+use fcn::train::bench::metrics::{MetricsBenchOptions, run_metrics_bench};
 use fcn::train::distributed::{Backend, Communicator, end_all_on_error, launch};
 use fcn::train::{LabelFolders, read_class_names, score_folders};
 
@@ -135,7 +137,7 @@ struct DataArgs {
     /// The format: synthetic, coco, voc, sbd, cityscapes, ade20k, kitti, kitti-road, bdd100k,
     /// mapillary, railsem19.
     #[arg(long)]
-    format: String,
+    format: fcn::data::registry::DatasetFormat,
     /// The dataset's root folder (not needed for synthetic).
     #[arg(value_name = "ROOT")]
     root: Option<PathBuf>,
@@ -144,7 +146,7 @@ struct DataArgs {
     split: Option<String>,
     /// Label space: all (the dataset's own), voc21 or transit.
     #[arg(long, default_value = "all")]
-    classes: fcn::data_cli::ClassChoice,
+    classes: fcn::data::registry::ClassChoice,
 }
 
 #[derive(Debug, Args)]
@@ -427,7 +429,7 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
 }
 
 fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
-    let result = fcn::bench_ops::run_ops_bench(args.device, args.repeats)?;
+    let result = fcn::train::bench::ops::run_ops_bench(args.device, args.repeats)?;
     println!("{result}");
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
@@ -437,7 +439,7 @@ fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
 }
 
 fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
-    let options = fcn::bench_model::ModelBenchOptions {
+    let options = fcn::train::bench::model::ModelBenchOptions {
         arch: args.network.arch,
         width_divisor: args.network.width_divisor,
         num_classes: args.network.num_classes,
@@ -446,7 +448,7 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
         repeats: args.repeats,
         device: args.device,
     };
-    let result = fcn::bench_model::run_model_bench(&options)?;
+    let result = fcn::train::bench::model::run_model_bench(&options)?;
     println!("{result}");
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
@@ -465,7 +467,7 @@ fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Resul
     );
     let comm = communicator(&args.launch, threads_set)?;
     let result = (|| {
-        let options = fcn::bench_allreduce::AllreduceBenchOptions {
+        let options = fcn::train::bench::allreduce::AllreduceBenchOptions {
             arch: args.network.arch,
             width_divisor: args.network.width_divisor,
             num_classes: args.network.num_classes,
@@ -473,7 +475,7 @@ fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Resul
             repeats: args.repeats,
             max_bytes: args.max_mib << 20,
         };
-        let result = fcn::bench_allreduce::run_allreduce_bench(comm.as_ref(), &options)?;
+        let result = fcn::train::bench::allreduce::run_allreduce_bench(comm.as_ref(), &options)?;
         if comm.rank() == 0 {
             println!("{result}");
             if let Some(path) = &args.json {
@@ -553,7 +555,7 @@ fn train_as(args: TrainArgs, comm: std::rc::Rc<dyn Communicator>) -> anyhow::Res
             eprintln!("distributed: {ranks} ranks");
         }
     }
-    let mut progress = fcn::train_progress::Progress::new(run.step());
+    let mut progress = train_progress::Progress::new(run.step());
     let summary = run.train(&stop, |event| {
         if leader {
             progress.event(event);
@@ -691,9 +693,21 @@ fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn data(command: DataCommand) -> anyhow::Result<()> {
-    use fcn::data_cli;
-    let open =
-        |a: &DataArgs| data_cli::open(&a.format, a.root.as_deref(), a.split.as_deref(), a.classes);
+    use fcn::data::registry::{DataSpec, OpenOptions};
+    use fcn::data::tools;
+    // Synthetic scenes are those of `fcn train`'s default configuration.
+    let open = |a: &DataArgs| {
+        let spec = DataSpec {
+            format: a.format,
+            root: a.root.clone(),
+            split: a.split.clone(),
+        };
+        let options = OpenOptions {
+            synthetic: fcn::train::synthetic_options(&fcn::train::TrainConfig::default().data),
+            classes: a.classes,
+        };
+        spec.open_with(&options)
+    };
     let bar = |len: usize| {
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             indicatif::ProgressBar::new(len as u64)
@@ -705,20 +719,20 @@ fn data(command: DataCommand) -> anyhow::Result<()> {
         DataCommand::Inspect(args) => {
             let dataset = open(&args)?;
             let progress = bar(dataset.len());
-            let found = data_cli::inspect(dataset.as_ref(), || progress.inc(1))?;
+            let found = tools::inspect(dataset.as_ref(), || progress.inc(1))?;
             progress.finish_and_clear();
             println!("{found}");
         }
         DataCommand::Convert { data, out, images } => {
             let dataset = open(&data)?;
             let progress = bar(dataset.len());
-            let n = data_cli::convert(dataset.as_ref(), &out, images, || progress.inc(1))?;
+            let n = tools::convert(dataset.as_ref(), &out, images, || progress.inc(1))?;
             progress.finish_and_clear();
             println!("wrote {n} label maps to {}", out.display());
         }
         DataCommand::Preview { data, out, count } => {
             let dataset = open(&data)?;
-            for path in data_cli::preview(dataset.as_ref(), &out, count)? {
+            for path in tools::preview(dataset.as_ref(), &out, count)? {
                 println!("{}", path.display());
             }
         }

@@ -10,15 +10,3 @@ pub use fcn_data as data;
 pub use fcn_metrics as metrics;
 pub use fcn_tensor as tensor;
 pub use fcn_train as train;
-
-pub mod atomic;
-pub mod bench;
-pub mod bench_allreduce;
-pub mod bench_model;
-pub mod bench_ops;
-pub mod data_cli;
-pub mod error;
-pub mod synthetic;
-pub mod train_progress;
-
-pub use error::{Error, Result};
