@@ -389,12 +389,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     });
     bar.finish_and_clear();
     let report = report?;
-    println!("{report}");
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
-        write_atomically(path, json.as_bytes())?;
-    }
-    Ok(())
+    print_and_save(&report, args.json.as_deref())
 }
 
 fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
@@ -420,22 +415,12 @@ fn bench_metrics(args: MetricsBenchArgs) -> anyhow::Result<()> {
         repeats: args.repeats,
     };
     let result = run_metrics_bench(&options, args.dump.as_deref())?;
-    println!("{result}");
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
-        write_atomically(path, json.as_bytes())?;
-    }
-    Ok(())
+    print_and_save(&result, args.json.as_deref())
 }
 
 fn bench_ops(args: OpsBenchArgs) -> anyhow::Result<()> {
     let result = fcn::train::bench::ops::run_ops_bench(args.device, args.repeats)?;
-    println!("{result}");
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
-        write_atomically(path, json.as_bytes())?;
-    }
-    Ok(())
+    print_and_save(&result, args.json.as_deref())
 }
 
 fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
@@ -449,12 +434,7 @@ fn bench_model(args: ModelBenchArgs) -> anyhow::Result<()> {
         device: args.device,
     };
     let result = fcn::train::bench::model::run_model_bench(&options)?;
-    println!("{result}");
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&result).context("cannot serialise the timings")?;
-        write_atomically(path, json.as_bytes())?;
-    }
-    Ok(())
+    print_and_save(&result, args.json.as_deref())
 }
 
 fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Result<()> {
@@ -477,12 +457,7 @@ fn bench_allreduce(args: AllreduceBenchArgs, threads_set: bool) -> anyhow::Resul
         };
         let result = fcn::train::bench::allreduce::run_allreduce_bench(comm.as_ref(), &options)?;
         if comm.rank() == 0 {
-            println!("{result}");
-            if let Some(path) = &args.json {
-                let json = serde_json::to_string_pretty(&result)
-                    .context("cannot serialise the timings")?;
-                write_atomically(path, json.as_bytes())?;
-            }
+            print_and_save(&result, args.json.as_deref())?;
         }
         Ok(())
     })();
@@ -681,13 +656,22 @@ fn eval_model(args: &EvalArgs, model: &std::path::Path) -> anyhow::Result<()> {
         })?;
     bar.finish_and_clear();
     let report = evaluation.report(&names)?;
-    println!("{report}");
+    print_and_save(&report, args.json.as_deref())?;
     if let Some(base) = evaluation.majority_baseline_miou() {
         println!("majority-class baseline mean IoU: {base:.4}");
     }
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).context("cannot serialise the report")?;
-        write_atomically(path, json.as_bytes())?;
+    Ok(())
+}
+
+/// Prints a result and, when asked, writes it as JSON (atomically) for scripts.
+fn print_and_save<T: std::fmt::Display + serde::Serialize>(
+    result: &T,
+    json: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    println!("{result}");
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(result).context("cannot serialise the result")?;
+        write_atomically(path, text.as_bytes())?;
     }
     Ok(())
 }
