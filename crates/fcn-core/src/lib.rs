@@ -19,6 +19,7 @@
 
 mod autograd;
 mod bilinear;
+mod buffer;
 mod error;
 mod init;
 mod layers;
@@ -28,15 +29,18 @@ mod param;
 mod preprocess;
 mod weights;
 
-pub use autograd::{Gradients, Tape, Var};
+pub use autograd::{Affine, BatchNormed, Gradients, Tape, Var};
 pub use bilinear::{bilinear_kernel, bilinear_weight};
+pub use buffer::{Buffer, BufferValue, Buffers};
 pub use error::{CoreError, Result};
 /// The tensor crate, re-exported so a downstream project needs only `fcn-core`.
 pub use fcn_tensor as tensor;
-pub use fcn_tensor::ops::{DropoutMode, Reduction};
+pub use fcn_tensor::ops::{BatchNorm, DropoutMode, Reduction, Statistics};
 pub use fcn_tensor::{Device, Tensor};
 pub use init::{Init, SplitMix64, derive_seed};
-pub use layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale};
+pub use layers::{
+    BatchNorm2d, Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale,
+};
 pub use models::{Arch, Fcn, FcnConfig, Features, Vgg16, fcn_geometry};
 pub use optim::{Adam, Lars, LrSchedule, Optimizer, Sgd};
 pub use param::{Module, Param, ParamId, ParamKind};
