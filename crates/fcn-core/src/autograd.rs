@@ -169,8 +169,9 @@ enum Op {
         w_value: Option<Tensor>,
         b: Option<usize>,
         residual: Option<usize>,
-        /// The statistics the forward pass normalised with (its output is not kept here).
-        saved: BatchNormOutput,
+        /// The statistics the forward pass normalised with (its output is not kept here);
+        /// boxed, as the largest variant.
+        saved: Box<BatchNormOutput>,
         /// The output after a fused ReLU.
         relu_output: Option<Tensor>,
     },
@@ -503,13 +504,13 @@ impl Tape {
                 running,
             });
         }
-        let saved = BatchNormOutput {
+        let saved = Box::new(BatchNormOutput {
             // The backward pass reads the statistics, not the output: do not keep it twice.
             output: Tensor::zeros(&[0]),
             running_mean: None,
             running_var: None,
             ..out
-        };
+        });
         let op = Op::BatchNorm {
             x: xn,
             x_value: x.value.clone(),
