@@ -99,7 +99,8 @@ pub(crate) fn resize_bilinear(
 }
 
 /// The gradient of [`resize_bilinear`]: each output gradient spread over its four input
-/// values with the forward weights, in output order (PyTorch's CPU order); planes in parallel.
+/// values with the forward weights, one axis at a time (the rows into a buffer of input rows by
+/// output columns, contiguous multiply-adds; then the columns), planes in parallel.
 pub(crate) fn resize_bilinear_backward(
     gy: &[f32],
     planes: usize,
@@ -115,16 +116,26 @@ pub(crate) fn resize_bilinear_backward(
     let cols = taps(in_w, out_w, align_corners);
     gx.par_chunks_mut(in_h * in_w)
         .zip(gy.par_chunks(out_h * out_w))
-        .for_each(|(gx, gy)| {
-            for (t, gy) in rows.iter().zip(gy.chunks_exact(out_w)) {
-                for (c, &g) in cols.iter().zip(gy) {
-                    gx[t.i0 * in_w + c.i0] += t.l0 * c.l0 * g;
-                    gx[t.i0 * in_w + c.i1] += t.l0 * c.l1 * g;
-                    gx[t.i1 * in_w + c.i0] += t.l1 * c.l0 * g;
-                    gx[t.i1 * in_w + c.i1] += t.l1 * c.l1 * g;
+        .for_each_init(
+            || vec![0.0f32; in_h * out_w],
+            |by_rows, (gx, gy)| {
+                by_rows.fill(0.0);
+                for (t, gy) in rows.iter().zip(gy.chunks_exact(out_w)) {
+                    for (i, l) in [(t.i0, t.l0), (t.i1, t.l1)] {
+                        let acc = &mut by_rows[i * out_w..(i + 1) * out_w];
+                        for (a, &g) in acc.iter_mut().zip(gy) {
+                            *a += l * g;
+                        }
+                    }
                 }
-            }
-        });
+                for (gx, row) in gx.chunks_exact_mut(in_w).zip(by_rows.chunks_exact(out_w)) {
+                    for (c, &v) in cols.iter().zip(row.iter()) {
+                        gx[c.i0] += c.l0 * v;
+                        gx[c.i1] += c.l1 * v;
+                    }
+                }
+            },
+        );
     gx
 }
 
