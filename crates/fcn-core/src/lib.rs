@@ -15,6 +15,27 @@
 //! assert!(model.params().iter().any(|p| p.name == "upscore8.weight"));
 //! # Ok::<(), fcn_core::CoreError>(())
 //! ```
+//!
+//! Residual networks' pieces are here too: [`BatchNorm2d`] (its running statistics are
+//! [`Buffers`], kept apart from the parameters that optimizers update), and the tape's
+//! [`Tape::batch_norm2d_relu`] (BN, residual add and ReLU in one pass),
+//! [`Tape::resize_bilinear`], [`Tape::concat_channels`] and [`Tape::global_avg_pool2d`]:
+//!
+//! ```
+//! use fcn_core::{BatchNorm, BatchNorm2d, Buffers, Mode, Tape, Tensor};
+//!
+//! let bn = BatchNorm2d::new("bn1", 4, BatchNorm::default())?;
+//! let mut tape = Tape::new();
+//! let x = tape.constant(Tensor::full(&[2, 4, 3, 3], 2.0));
+//! let y = bn.forward_relu(&mut tape, &x, Mode::Train { seed: 0 }, None)?;
+//! let up = tape.resize_bilinear(&y, [6, 6], false)?;
+//! assert_eq!(up.shape(), &[2, 4, 6, 6]);
+//! // One training pass: the running mean moved 10% of the way to the batch mean.
+//! assert_eq!(bn.running_mean()?.data(), &[0.2; 4]);
+//! assert_eq!(bn.num_batches_tracked(), 1);
+//! assert_eq!(bn.buffers()[1].name, "bn1.running_var");
+//! # Ok::<(), fcn_core::CoreError>(())
+//! ```
 #![deny(missing_docs)]
 
 mod autograd;
