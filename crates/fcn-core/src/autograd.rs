@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fcn_tensor::Tensor;
-use fcn_tensor::ops::{self, ConvTranspose2d, CrossEntropy, DropoutMode, MaxPoolOutput, Pool2d};
+use fcn_tensor::ops::{
+    self, BatchNorm, BatchNormOutput, ConvTranspose2d, CrossEntropy, DropoutMode, MaxPoolOutput,
+    Pool2d, Statistics,
+};
 
 use crate::error::{CoreError, Result};
 use crate::param::{Param, ParamId};
@@ -159,6 +162,45 @@ enum Op {
         logits: usize,
         grad: Tensor,
     },
+    BatchNorm {
+        x: Option<usize>,
+        x_value: Tensor,
+        w: Option<usize>,
+        w_value: Option<Tensor>,
+        b: Option<usize>,
+        residual: Option<usize>,
+        /// The statistics the forward pass normalised with (its output is not kept here);
+        /// boxed, as the largest variant.
+        saved: Box<BatchNormOutput>,
+        /// The output after a fused ReLU.
+        relu_output: Option<Tensor>,
+    },
+    Resize {
+        x: usize,
+        input_shape: Vec<usize>,
+        align_corners: bool,
+    },
+    Concat {
+        parts: Vec<Option<usize>>,
+        channels: Vec<usize>,
+    },
+    GlobalAvgPool {
+        x: usize,
+        input_shape: Vec<usize>,
+    },
+}
+
+/// The affine parameters of a batch normalisation on a tape: `(weight, bias)`.
+pub type Affine<'a> = (&'a Var, &'a Var);
+
+/// What [`Tape::batch_norm2d`] returns: the output, and the running statistics updated by a
+/// pass with batch statistics (`(running_mean, running_var)`; the ones given otherwise).
+#[derive(Debug, Clone)]
+pub struct BatchNormed {
+    /// The normalised value (after the fused residual add and ReLU, if asked for).
+    pub output: Var,
+    /// The running mean and variance after this pass, when running statistics were given.
+    pub running: Option<(Tensor, Tensor)>,
 }
 
 /// Records operations for one forward pass and differentiates them.
@@ -391,6 +433,158 @@ impl Tape {
         }
     }
 
+    /// Batch normalisation of `x` per channel with `affine` weight and bias (or none), with the
+    /// batch's statistics or the `running` ones ([`ops::batch_norm2d`]). Gradients flow to `x`
+    /// and the affine parameters; with batch statistics, through the mean and variance.
+    pub fn batch_norm2d(
+        &mut self,
+        x: &Var,
+        affine: Option<Affine<'_>>,
+        running: Option<(&Tensor, &Tensor)>,
+        statistics: Statistics,
+        params: BatchNorm,
+    ) -> Result<BatchNormed> {
+        self.batch_norm(x, affine, running, statistics, params, false, None)
+    }
+
+    /// [`batch_norm2d`](Self::batch_norm2d), then `+ residual` (optional) and a ReLU in the
+    /// same pass over memory ([`ops::batch_norm2d_relu`]): a residual block's tail. The
+    /// residual's gradient is the ReLU's.
+    pub fn batch_norm2d_relu(
+        &mut self,
+        x: &Var,
+        affine: Option<Affine<'_>>,
+        running: Option<(&Tensor, &Tensor)>,
+        statistics: Statistics,
+        params: BatchNorm,
+        residual: Option<&Var>,
+    ) -> Result<BatchNormed> {
+        self.batch_norm(x, affine, running, statistics, params, true, residual)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm(
+        &mut self,
+        x: &Var,
+        affine: Option<Affine<'_>>,
+        running: Option<(&Tensor, &Tensor)>,
+        statistics: Statistics,
+        params: BatchNorm,
+        relu: bool,
+        residual: Option<&Var>,
+    ) -> Result<BatchNormed> {
+        let (w_value, b_value) = affine.map(|(w, b)| (&w.value, &b.value)).unzip();
+        let out = if relu {
+            ops::batch_norm2d_relu(
+                &x.value,
+                w_value,
+                b_value,
+                running,
+                statistics,
+                &params,
+                residual.map(|r| &r.value),
+            )?
+        } else {
+            ops::batch_norm2d(&x.value, w_value, b_value, running, statistics, &params)?
+        };
+        let running = out.running_mean.clone().zip(out.running_var.clone());
+        let xn = self.node(x)?;
+        let (wn, bn) = match affine {
+            Some((w, b)) => (self.node(w)?, self.node(b)?),
+            None => (None, None),
+        };
+        let rn = match residual {
+            Some(r) => self.node(r)?,
+            None => None,
+        };
+        let y = out.output.clone();
+        if xn.is_none() && wn.is_none() && bn.is_none() && rn.is_none() {
+            return Ok(BatchNormed {
+                output: Self::untracked(y),
+                running,
+            });
+        }
+        let saved = Box::new(BatchNormOutput {
+            // The backward pass reads the statistics, not the output: do not keep it twice.
+            output: Tensor::zeros(&[0]),
+            running_mean: None,
+            running_var: None,
+            ..out
+        });
+        let op = Op::BatchNorm {
+            x: xn,
+            x_value: x.value.clone(),
+            w: wn,
+            w_value: w_value.cloned(),
+            b: bn,
+            residual: rn,
+            saved,
+            relu_output: relu.then(|| y.clone()),
+        };
+        Ok(BatchNormed {
+            output: self.push(y, op),
+            running,
+        })
+    }
+
+    /// Bilinear resize of every plane to `size` ([`ops::resize_bilinear`], PyTorch's
+    /// `F.interpolate(mode="bilinear")`).
+    pub fn resize_bilinear(
+        &mut self,
+        x: &Var,
+        size: [usize; 2],
+        align_corners: bool,
+    ) -> Result<Var> {
+        let y = ops::resize_bilinear(&x.value, size, align_corners)?;
+        match self.node(x)? {
+            Some(node) => Ok(self.push(
+                y,
+                Op::Resize {
+                    x: node,
+                    input_shape: x.value.shape().to_vec(),
+                    align_corners,
+                },
+            )),
+            None => Ok(Self::untracked(y)),
+        }
+    }
+
+    /// The values side by side along the channels ([`ops::concat_channels`]).
+    pub fn concat_channels(&mut self, parts: &[&Var]) -> Result<Var> {
+        let values: Vec<&Tensor> = parts.iter().map(|p| &p.value).collect();
+        let y = ops::concat_channels(&values)?;
+        let nodes = parts
+            .iter()
+            .map(|p| self.node(p))
+            .collect::<Result<Vec<_>>>()?;
+        if nodes.iter().all(Option::is_none) {
+            return Ok(Self::untracked(y));
+        }
+        let channels = parts.iter().map(|p| p.shape()[1]).collect();
+        Ok(self.push(
+            y,
+            Op::Concat {
+                parts: nodes,
+                channels,
+            },
+        ))
+    }
+
+    /// The mean of every plane, shape (N, C, 1, 1) ([`ops::global_avg_pool2d`]).
+    pub fn global_avg_pool2d(&mut self, x: &Var) -> Result<Var> {
+        let y = ops::global_avg_pool2d(&x.value)?;
+        match self.node(x)? {
+            Some(node) => Ok(self.push(
+                y,
+                Op::GlobalAvgPool {
+                    x: node,
+                    input_shape: x.value.shape().to_vec(),
+                },
+            )),
+            None => Ok(Self::untracked(y)),
+        }
+    }
+
     /// Gradients of the scalar `loss` with respect to every trainable parameter it depends
     /// on. Consumes the tape; saved tensors are freed as the walk passes them.
     pub fn backward(self, loss: &Var) -> Result<Gradients> {
@@ -491,6 +685,46 @@ fn backward_op(
             input_shape,
             offset,
         } => add_into(grads, x, ops::crop_backward(&g, &input_shape, offset)?)?,
+        Op::BatchNorm {
+            x,
+            x_value,
+            w,
+            w_value,
+            b,
+            residual,
+            saved,
+            relu_output,
+        } => {
+            let g = match relu_output {
+                Some(y) => ops::relu_backward(&g, &y)?,
+                None => g,
+            };
+            route(grads, residual, g.clone())?;
+            if x.is_some() || w.is_some() || b.is_some() {
+                let d = ops::batch_norm2d_backward(&g, &x_value, w_value.as_ref(), &saved)?;
+                drop((x_value, w_value, g));
+                route(grads, x, d.input)?;
+                route(grads, w, d.weight)?;
+                route(grads, b, d.bias)?;
+            }
+        }
+        Op::Resize {
+            x,
+            input_shape,
+            align_corners,
+        } => add_into(
+            grads,
+            x,
+            ops::resize_bilinear_backward(&g, &input_shape, align_corners)?,
+        )?,
+        Op::Concat { parts, channels } => {
+            for (node, d) in parts.into_iter().zip(ops::split_channels(&g, &channels)?) {
+                route(grads, node, d)?;
+            }
+        }
+        Op::GlobalAvgPool { x, input_shape } => {
+            add_into(grads, x, ops::global_avg_pool2d_backward(&g, &input_shape)?)?
+        }
         Op::Loss { logits, grad } => {
             let upstream = g.to_vec()?[0];
             let d = if upstream == 1.0 {

@@ -1,23 +1,29 @@
 //! Layers: each holds its parameters (named as in the PyTorch `state_dict`) and runs its
 //! forward pass on a [`Tape`].
 
-use fcn_tensor::ops::{self, DropoutMode, Pool2d};
+use std::sync::{Mutex, MutexGuard};
+
+use fcn_tensor::Tensor;
+use fcn_tensor::ops::{self, DropoutMode, Pool2d, Statistics};
 
 use crate::autograd::{Tape, Var};
 use crate::bilinear::bilinear_weight;
+use crate::buffer::{Buffer, BufferValue, Buffers};
 use crate::error::{Result, invalid};
 use crate::init::{Init, derive_seed};
 use crate::param::{Module, Param, ParamKind};
 
-/// Whether a forward pass trains (dropout active, seeded) or evaluates.
+/// Whether a forward pass trains (dropout active, seeded; batch normalisation with batch
+/// statistics, updating its running ones) or evaluates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Training: dropout drops, with masks drawn from `seed`.
+    /// Training: dropout drops, with masks drawn from `seed`; batch normalisation normalises
+    /// with the batch's statistics and updates its running statistics.
     Train {
         /// Seed of this step's dropout masks.
         seed: u64,
     },
-    /// Evaluation: dropout is the identity.
+    /// Evaluation: dropout is the identity; batch normalisation uses its running statistics.
     Eval,
 }
 
@@ -242,5 +248,210 @@ impl Scale {
     /// `factor * x`.
     pub fn forward(&self, tape: &mut Tape, x: &Var) -> Result<Var> {
         tape.scale(x, self.factor)
+    }
+}
+
+/// Batch normalisation over the channels of NCHW values (PyTorch's `BatchNorm2d`): parameters
+/// `weight` and `bias` (the affine transform, optional), buffers `running_mean`, `running_var`
+/// and `num_batches_tracked` (their `state_dict` names, through [`Buffers`]; optimizers never
+/// see them).
+///
+/// In [`Mode::Train`] it normalises with the batch's mean and biased variance and updates the
+/// running statistics (`running = (1 - momentum) running + momentum batch`, the variance
+/// unbiased) and the counter; in [`Mode::Eval`] it normalises with the running statistics.
+/// The update happens in `forward`, which takes `&self` (so a model can be shared by the
+/// threads of a split batch): the buffers sit behind a lock, held for the layer's forward
+/// pass, so concurrent training passes update them one after the other, each with its own
+/// part of the batch (in the order the threads arrive: a split batch's running statistics are
+/// not reproducible bit for bit; its outputs and gradients are).
+#[derive(Debug)]
+pub struct BatchNorm2d {
+    /// Scale per channel (`name.weight`), 1 at the start; `None` without the affine transform.
+    pub weight: Option<Param>,
+    /// Shift per channel (`name.bias`), 0 at the start; present exactly when `weight` is.
+    pub bias: Option<Param>,
+    /// `eps` and `momentum`.
+    pub config: ops::BatchNorm,
+    /// `running_mean`, `running_var`, `num_batches_tracked`, in that order.
+    buffers: Mutex<[Buffer; 3]>,
+}
+
+impl Clone for BatchNorm2d {
+    fn clone(&self) -> Self {
+        Self {
+            weight: self.weight.clone(),
+            bias: self.bias.clone(),
+            config: self.config,
+            buffers: Mutex::new(self.lock().clone()),
+        }
+    }
+}
+
+impl BatchNorm2d {
+    /// A batch normalisation of `channels` channels named `name` (`name.weight`,
+    /// `name.running_mean`, ...), affine, with PyTorch's start: weight 1, bias 0, running mean
+    /// 0, running variance 1, no batch counted.
+    pub fn new(name: &str, channels: usize, config: ops::BatchNorm) -> Result<Self> {
+        if channels == 0 {
+            return Err(invalid("batch norm", format!("{name}: 0 channels")));
+        }
+        let ones = Tensor::full(&[channels], 1.0);
+        let zeros = Tensor::zeros(&[channels]);
+        Ok(Self {
+            weight: Some(Param::new(
+                format!("{name}.weight"),
+                ones.clone(),
+                ParamKind::Weight,
+            )),
+            bias: Some(Param::new(
+                format!("{name}.bias"),
+                zeros.clone(),
+                ParamKind::Bias,
+            )),
+            config,
+            buffers: Mutex::new([
+                Buffer::float(format!("{name}.running_mean"), zeros),
+                Buffer::float(format!("{name}.running_var"), ones),
+                Buffer::count(format!("{name}.num_batches_tracked"), 0),
+            ]),
+        })
+    }
+
+    /// The same layer without the affine transform (PyTorch's `affine=False`).
+    pub fn without_affine(mut self) -> Self {
+        self.weight = None;
+        self.bias = None;
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, [Buffer; 3]> {
+        // A panic elsewhere while the lock was held leaves whole buffers: keep using them.
+        self.buffers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The running mean (C).
+    pub fn running_mean(&self) -> Result<Tensor> {
+        float_buffer(&self.lock()[0]).cloned()
+    }
+
+    /// The running variance (C).
+    pub fn running_var(&self) -> Result<Tensor> {
+        float_buffer(&self.lock()[1]).cloned()
+    }
+
+    /// The number of training passes counted (`num_batches_tracked`).
+    pub fn num_batches_tracked(&self) -> i64 {
+        match self.lock()[2].value {
+            BufferValue::Count(n) => n,
+            BufferValue::Float(_) => 0,
+        }
+    }
+
+    /// The normalisation.
+    pub fn forward(&self, tape: &mut Tape, x: &Var, mode: Mode) -> Result<Var> {
+        self.run(tape, x, mode, false, None)
+    }
+
+    /// The normalisation, then `+ residual` (optional) and a ReLU in the same pass: a residual
+    /// block's tail (`relu(bn(x) + identity)`), or BN + ReLU.
+    pub fn forward_relu(
+        &self,
+        tape: &mut Tape,
+        x: &Var,
+        mode: Mode,
+        residual: Option<&Var>,
+    ) -> Result<Var> {
+        self.run(tape, x, mode, true, residual)
+    }
+
+    fn run(
+        &self,
+        tape: &mut Tape,
+        x: &Var,
+        mode: Mode,
+        relu: bool,
+        residual: Option<&Var>,
+    ) -> Result<Var> {
+        let affine = match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => Some((tape.param(w), tape.param(b))),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "batch norm",
+                    "weight and bias must both be present or both absent",
+                ));
+            }
+        };
+        let affine = affine.as_ref().map(|(w, b)| (w, b));
+        let statistics = match mode {
+            Mode::Train { .. } => Statistics::Batch,
+            Mode::Eval => Statistics::Running,
+        };
+        // Held for the whole pass, so that concurrent passes update one after the other.
+        let mut buffers = self.lock();
+        let running = (float_buffer(&buffers[0])?, float_buffer(&buffers[1])?);
+        let out = if relu {
+            tape.batch_norm2d_relu(x, affine, Some(running), statistics, self.config, residual)?
+        } else {
+            tape.batch_norm2d(x, affine, Some(running), statistics, self.config)?
+        };
+        if statistics == Statistics::Batch {
+            if let Some((mean, var)) = out.running {
+                buffers[0].value = BufferValue::Float(mean);
+                buffers[1].value = BufferValue::Float(var);
+            }
+            if let BufferValue::Count(n) = &mut buffers[2].value {
+                *n += 1;
+            }
+        }
+        Ok(out.output)
+    }
+}
+
+/// The tensor of a float buffer, or an error naming a buffer that holds a count instead.
+fn float_buffer(b: &Buffer) -> Result<&Tensor> {
+    b.tensor().ok_or_else(|| {
+        invalid(
+            "batch norm buffer",
+            format!("{} holds a count, not float values", b.name),
+        )
+    })
+}
+
+impl Module for BatchNorm2d {
+    fn visit_params<'a>(&'a self, f: &mut dyn FnMut(&'a Param)) {
+        if let Some(w) = &self.weight {
+            f(w);
+        }
+        if let Some(b) = &self.bias {
+            f(b);
+        }
+    }
+    fn visit_params_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        if let Some(w) = &mut self.weight {
+            f(w);
+        }
+        if let Some(b) = &mut self.bias {
+            f(b);
+        }
+    }
+}
+
+impl Buffers for BatchNorm2d {
+    fn visit_buffers(&self, f: &mut dyn FnMut(&Buffer)) {
+        for b in self.lock().iter() {
+            f(b);
+        }
+    }
+    fn visit_buffers_mut(&mut self, f: &mut dyn FnMut(&mut Buffer)) {
+        let buffers = self
+            .buffers
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for b in buffers.iter_mut() {
+            f(b);
+        }
     }
 }

@@ -15,10 +15,32 @@
 //! assert!(model.params().iter().any(|p| p.name == "upscore8.weight"));
 //! # Ok::<(), fcn_core::CoreError>(())
 //! ```
+//!
+//! Residual networks' pieces are here too: [`BatchNorm2d`] (its running statistics are
+//! [`Buffers`], kept apart from the parameters that optimizers update), and the tape's
+//! [`Tape::batch_norm2d_relu`] (BN, residual add and ReLU in one pass),
+//! [`Tape::resize_bilinear`], [`Tape::concat_channels`] and [`Tape::global_avg_pool2d`]:
+//!
+//! ```
+//! use fcn_core::{BatchNorm, BatchNorm2d, Buffers, Mode, Tape, Tensor};
+//!
+//! let bn = BatchNorm2d::new("bn1", 4, BatchNorm::default())?;
+//! let mut tape = Tape::new();
+//! let x = tape.constant(Tensor::full(&[2, 4, 3, 3], 2.0));
+//! let y = bn.forward_relu(&mut tape, &x, Mode::Train { seed: 0 }, None)?;
+//! let up = tape.resize_bilinear(&y, [6, 6], false)?;
+//! assert_eq!(up.shape(), &[2, 4, 6, 6]);
+//! // One training pass: the running mean moved 10% of the way to the batch mean.
+//! assert_eq!(bn.running_mean()?.data(), &[0.2; 4]);
+//! assert_eq!(bn.num_batches_tracked(), 1);
+//! assert_eq!(bn.buffers()[1].name, "bn1.running_var");
+//! # Ok::<(), fcn_core::CoreError>(())
+//! ```
 #![deny(missing_docs)]
 
 mod autograd;
 mod bilinear;
+mod buffer;
 mod error;
 mod init;
 mod layers;
@@ -28,15 +50,18 @@ mod param;
 mod preprocess;
 mod weights;
 
-pub use autograd::{Gradients, Tape, Var};
+pub use autograd::{Affine, BatchNormed, Gradients, Tape, Var};
 pub use bilinear::{bilinear_kernel, bilinear_weight};
+pub use buffer::{Buffer, BufferValue, Buffers};
 pub use error::{CoreError, Result};
 /// The tensor crate, re-exported so a downstream project needs only `fcn-core`.
 pub use fcn_tensor as tensor;
-pub use fcn_tensor::ops::{DropoutMode, Reduction};
+pub use fcn_tensor::ops::{BatchNorm, DropoutMode, Reduction, Statistics};
 pub use fcn_tensor::{Device, Tensor};
 pub use init::{Init, SplitMix64, derive_seed};
-pub use layers::{Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale};
+pub use layers::{
+    BatchNorm2d, Conv2d, ConvTranspose2d, Crop, Dropout, MaxPool2d, Mode, Relu, Scale,
+};
 pub use models::{Arch, Fcn, FcnConfig, Features, Vgg16, fcn_geometry};
 pub use optim::{Adam, Lars, LrSchedule, Optimizer, Sgd};
 pub use param::{Module, Param, ParamId, ParamKind};

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod autograd;
+mod batch_norm;
 mod geometry;
 mod optim;
 mod parity;

@@ -205,3 +205,91 @@ pub(crate) fn adam_step(
 pub(crate) fn sum_squares(x: &CudaStorage) -> Result<f64> {
     match *x {}
 }
+
+/// The batch's mean and `1 / sqrt(var + eps)` per channel, and the updated running mean and
+/// variance when running statistics were given.
+pub(crate) type BatchStatistics = (CudaStorage, CudaStorage, Option<(CudaStorage, CudaStorage)>);
+
+pub(crate) fn batch_norm_statistics(
+    x: &CudaStorage,
+    _dims: [usize; 3],
+    _running: Option<(&CudaStorage, &CudaStorage)>,
+    _eps: f32,
+    _momentum: f32,
+) -> Result<BatchStatistics> {
+    match *x {}
+}
+
+pub(crate) fn batch_norm_running(
+    running_mean: &CudaStorage,
+    _running_var: &CudaStorage,
+    _eps: f32,
+) -> Result<(CudaStorage, CudaStorage)> {
+    match *running_mean {}
+}
+
+pub(crate) fn batch_norm_apply(
+    x: &CudaStorage,
+    _channel_values: [&CudaStorage; 4],
+    _residual: Option<&CudaStorage>,
+    _relu: bool,
+    _dims: [usize; 3],
+) -> Result<CudaStorage> {
+    match *x {}
+}
+
+pub(crate) fn batch_norm_backward(
+    gy: &CudaStorage,
+    _x: &CudaStorage,
+    _channel_values: [&CudaStorage; 3],
+    _through_statistics: bool,
+    _dims: [usize; 3],
+) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
+    match *gy {}
+}
+
+pub(crate) fn plane_means(x: &CudaStorage, _planes: usize, _plane: usize) -> Result<CudaStorage> {
+    match *x {}
+}
+
+pub(crate) fn plane_means_backward(gy: &CudaStorage, _plane: usize) -> Result<CudaStorage> {
+    match *gy {}
+}
+
+pub(crate) fn resize_bilinear(
+    x: &CudaStorage,
+    _planes: usize,
+    _input: [usize; 2],
+    _output: [usize; 2],
+    _align_corners: bool,
+) -> Result<CudaStorage> {
+    match *x {}
+}
+
+pub(crate) fn resize_bilinear_backward(
+    gy: &CudaStorage,
+    _planes: usize,
+    _input: [usize; 2],
+    _output: [usize; 2],
+    _align_corners: bool,
+) -> Result<CudaStorage> {
+    match *gy {}
+}
+
+pub(crate) fn concat_channels(
+    parts: &[&CudaStorage],
+    _channels: &[usize],
+    _images: usize,
+    _plane: usize,
+) -> Result<CudaStorage> {
+    match *parts[0] {}
+}
+
+pub(crate) fn split_channels(
+    x: &CudaStorage,
+    _channels: &[usize],
+    _images: usize,
+    _plane: usize,
+) -> Result<Vec<CudaStorage>> {
+    match *x {}
+}

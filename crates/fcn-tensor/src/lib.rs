@@ -22,7 +22,11 @@
 //! [`ops::relu`], [`ops::dropout`] (element- or channel-wise, seeded, inverted scaling),
 //! [`ops::add`], [`ops::mul`], [`ops::scale`], [`ops::crop`], [`ops::argmax_channels`] and
 //! [`ops::softmax_cross_entropy`] (ignore label, FCN's sum-over-batch or the mean, class
-//! weights). Every one is checked against PyTorch (`tests/golden/make_golden.py`) and by finite
+//! weights); for residual networks [`ops::batch_norm2d`] (batch or running statistics,
+//! PyTorch's momentum update; [`ops::batch_norm2d_relu`] fuses a residual add and the ReLU),
+//! [`ops::resize_bilinear`] (PyTorch's `F.interpolate`, both `align_corners`),
+//! [`ops::concat_channels`] / [`ops::split_channels`] and [`ops::global_avg_pool2d`]. Every one
+//! is checked against PyTorch (`tests/golden/make_golden.py`, `make_bn_resize.py`) and by finite
 //! differences. The optimizer updates are operations too ([`ops::sgd_step`],
 //! [`ops::lars_step`], [`ops::adam_step`], and [`ops::sum_squares`] for LARS's norms), so they
 //! run where the parameters live.

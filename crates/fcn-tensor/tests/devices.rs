@@ -83,6 +83,9 @@ macro_rules! on_devices {
     };
 }
 
+// Batch normalisation, resizing, concatenation and pooling (a child module: it uses the macro).
+mod norm;
+
 /// `a (m, k) * b (k, n)` by the definition, in f64.
 fn naive_matmul(a: &[f32], b: &[f32], [m, k, n]: [usize; 3]) -> Vec<f32> {
     let mut c = vec![0.0f32; m * n];

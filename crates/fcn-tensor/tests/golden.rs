@@ -10,13 +10,18 @@ use serde_json::Value;
 
 const GOLDEN: &[u8] = include_bytes!("golden/golden.safetensors");
 
-struct Golden<'a> {
+pub(crate) struct Golden<'a> {
     file: SafeTensors<'a>,
     cases: BTreeMap<String, Value>,
 }
 
 fn golden() -> Golden<'static> {
-    let (_, metadata) = SafeTensors::read_metadata(GOLDEN).unwrap();
+    load(GOLDEN)
+}
+
+/// The cases of a golden file written by one of the scripts in `golden/`.
+pub(crate) fn load(bytes: &'static [u8]) -> Golden<'static> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).unwrap();
     let cases = metadata
         .metadata()
         .as_ref()
@@ -26,13 +31,13 @@ fn golden() -> Golden<'static> {
         .map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap()))
         .collect();
     Golden {
-        file: SafeTensors::deserialize(GOLDEN).unwrap(),
+        file: SafeTensors::deserialize(bytes).unwrap(),
         cases,
     }
 }
 
 impl Golden<'_> {
-    fn cases(&self, op: &str) -> Vec<(String, Value)> {
+    pub(crate) fn cases(&self, op: &str) -> Vec<(String, Value)> {
         let found: Vec<_> = self
             .cases
             .iter()
@@ -43,11 +48,11 @@ impl Golden<'_> {
         found
     }
 
-    fn has(&self, case: &str, name: &str) -> bool {
+    pub(crate) fn has(&self, case: &str, name: &str) -> bool {
         self.file.tensor(&format!("{case}.{name}")).is_ok()
     }
 
-    fn tensor(&self, case: &str, name: &str) -> Tensor {
+    pub(crate) fn tensor(&self, case: &str, name: &str) -> Tensor {
         let view = self.file.tensor(&format!("{case}.{name}")).unwrap();
         assert_eq!(view.dtype(), Dtype::F32, "{case}.{name}");
         let data = view

@@ -668,6 +668,98 @@ fn fcn_head_chain_gradients() {
 
 /// The checker is meaningful: it rejects gradients that are slightly or structurally wrong.
 #[test]
+fn batch_norm_gradients() {
+    let mut rng = Rng::new(14);
+    let p = ops::BatchNorm::default();
+    for (shape, statistics) in [
+        ([2, 3, 4, 5], ops::Statistics::Batch),
+        ([5, 2, 1, 1], ops::Statistics::Batch),
+        ([2, 3, 3, 4], ops::Statistics::Running),
+    ] {
+        let c = shape[1];
+        let x = rng.tensor(&shape);
+        let (w, b) = (rng.tensor(&[c]), rng.tensor(&[c]));
+        let rm = rng.tensor(&[c]);
+        let rv = Tensor::full(&[c], 0.8);
+        let run = |x: &Tensor, w: &Tensor, b: &Tensor| {
+            ops::batch_norm2d(x, Some(w), Some(b), Some((&rm, &rv)), statistics, &p).unwrap()
+        };
+        let out = run(&x, &w, &b);
+        let r = rng.tensor(&shape);
+        let grads = ops::batch_norm2d_backward(&r, &x, Some(&w), &out).unwrap();
+        let what = format!("batch_norm {shape:?} {statistics:?}");
+        let loss = |x: &Tensor, w: &Tensor, b: &Tensor| dot(&run(x, w, b).output, &r);
+        check(
+            &format!("{what} input"),
+            &x,
+            &grads.input,
+            &|x| loss(x, &w, &b),
+            &mut rng,
+        );
+        check(
+            &format!("{what} weight"),
+            &w,
+            &grads.weight,
+            &|w| loss(&x, w, &b),
+            &mut rng,
+        );
+        check(
+            &format!("{what} bias"),
+            &b,
+            &grads.bias,
+            &|b| loss(&x, &w, b),
+            &mut rng,
+        );
+    }
+}
+
+#[test]
+fn resize_concat_and_pooling_gradients() {
+    let mut rng = Rng::new(15);
+    for (shape, size) in [([2, 2, 5, 7], [9, 4]), ([1, 1, 6, 6], [3, 11])] {
+        for align in [false, true] {
+            let x = rng.tensor(&shape);
+            let r = rng.tensor(&[shape[0], shape[1], size[0], size[1]]);
+            let gx = ops::resize_bilinear_backward(&r, &shape, align).unwrap();
+            check(
+                &format!("resize {shape:?} to {size:?} align {align}"),
+                &x,
+                &gx,
+                &|x| dot(&ops::resize_bilinear(x, size, align).unwrap(), &r),
+                &mut rng,
+            );
+        }
+    }
+    let (a, b) = (rng.tensor(&[2, 3, 2, 3]), rng.tensor(&[2, 2, 2, 3]));
+    let r = rng.tensor(&[2, 5, 2, 3]);
+    let parts = ops::split_channels(&r, &[3, 2]).unwrap();
+    check(
+        "concat first",
+        &a,
+        &parts[0],
+        &|a| dot(&ops::concat_channels(&[a, &b]).unwrap(), &r),
+        &mut rng,
+    );
+    check(
+        "concat second",
+        &b,
+        &parts[1],
+        &|b| dot(&ops::concat_channels(&[&a, b]).unwrap(), &r),
+        &mut rng,
+    );
+    let x = rng.tensor(&[2, 3, 4, 5]);
+    let r = rng.tensor(&[2, 3, 1, 1]);
+    let gx = ops::global_avg_pool2d_backward(&r, x.shape()).unwrap();
+    check(
+        "global average pooling",
+        &x,
+        &gx,
+        &|x| dot(&ops::global_avg_pool2d(x).unwrap(), &r),
+        &mut rng,
+    );
+}
+
+#[test]
 fn the_checker_rejects_wrong_gradients() {
     let mut rng = Rng::new(11);
     let p = Conv2d {

@@ -4,6 +4,7 @@
 mod common;
 mod devices;
 mod golden;
+mod golden_bn_resize;
 mod gradcheck;
 mod optim;
 mod properties;

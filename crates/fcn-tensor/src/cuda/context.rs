@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig};
 
-use super::kernels;
+use super::{kernels, norm_kernels};
 use crate::error::Unavailable;
 use crate::{BackendError, Device, Result, TensorError};
 
@@ -50,14 +50,15 @@ pub(super) struct Kernels {
     pub(super) add: CudaFunction,
     pub(super) mul: CudaFunction,
     pub(super) scale: CudaFunction,
-    /// The kernels of `kernels::OPS_SOURCE`, by name.
+    /// The kernels of `kernels::OPS_SOURCE` and `norm_kernels::NORM_SOURCE`, by name.
     ops: HashMap<&'static str, CudaFunction>,
 }
 
 impl Kernels {
-    /// The kernel `name` of `kernels::OPS_KERNELS`.
+    /// The kernel `name` of `kernels::OPS_KERNELS` or `norm_kernels::NORM_KERNELS`.
     pub(super) fn op(&self, name: &'static str) -> &CudaFunction {
-        // Every name of OPS_KERNELS is loaded by `compile`; callers pass only those.
+        // Every name of OPS_KERNELS and NORM_KERNELS is loaded by `compile`; callers pass only
+        // those.
         &self.ops[name]
     }
 }
@@ -216,7 +217,7 @@ impl Backend {
             .context()
             .load_module(ptx)
             .map_err(fail(op, self.ordinal))?;
-        let ops = kernels::OPS_KERNELS
+        let mut ops = kernels::OPS_KERNELS
             .iter()
             .map(|&name| {
                 ops_module
@@ -225,6 +226,20 @@ impl Backend {
                     .map_err(fail(op, self.ordinal))
             })
             .collect::<Result<HashMap<_, _>>>()?;
+        // The normalisation and resizing kernels: their own source, the same name table.
+        let ptx = cudarc::nvrtc::compile_ptx(norm_kernels::NORM_SOURCE)
+            .map_err(fail(op, self.ordinal))?;
+        let norm_module = self
+            .stream
+            .context()
+            .load_module(ptx)
+            .map_err(fail(op, self.ordinal))?;
+        for &name in norm_kernels::NORM_KERNELS {
+            let f = norm_module
+                .load_function(name)
+                .map_err(fail(op, self.ordinal))?;
+            ops.insert(name, f);
+        }
         Ok(Kernels {
             ops,
             relu: load("fcn_relu")?,

@@ -41,6 +41,12 @@
 //!   LARS's norms (`ops::sum_squares`), so a training step never
 //!   copies weights or gradients through the host (`optim`).
 //!
+//! - Batch normalisation (`ops::batch_norm2d`, its fused residual add and ReLU, and its
+//!   backward pass), global average pooling, bilinear resizing and channel concatenation
+//!   (`norm`, kernels in `norm_kernels::NORM_SOURCE`): per-channel and per-plane sums one block
+//!   each (double, fixed tree); the resize gradient in gather form (each input value finds the
+//!   outputs that read it by binary search over the monotonic source index).
+//!
 //! All work goes to the context's default stream; downloads synchronise it.
 // cudarc's launches, allocations and library probes are `unsafe fn`s: this module is the one
 // place of the crate that calls them, each with the invariant it relies on.
@@ -55,6 +61,8 @@ mod kernels;
 mod loss;
 #[cfg(feature = "nccl")]
 mod nccl;
+mod norm;
+mod norm_kernels;
 mod optim;
 mod pool;
 
@@ -66,5 +74,10 @@ pub(crate) use gemm::{matmul, matmul_backward};
 pub(crate) use loss::{argmax_channels, softmax_cross_entropy};
 #[cfg(feature = "nccl")]
 pub(crate) use nccl::{device_count, nccl_available, storage_from_slice, stream, view};
+pub(crate) use norm::{
+    batch_norm_apply, batch_norm_backward, batch_norm_running, batch_norm_statistics,
+    concat_channels, plane_means, plane_means_backward, resize_bilinear, resize_bilinear_backward,
+    split_channels,
+};
 pub(crate) use optim::{adam_step, lars_step, sgd_step, sum_squares};
 pub(crate) use pool::{max_pool2d, max_pool2d_backward};

@@ -14,8 +14,10 @@ mod crop;
 mod elementwise;
 mod loss;
 mod matmul;
+mod norm;
 mod optim;
 mod pool;
+mod resize;
 
 pub use crate::geometry::{
     Conv2d, ConvTranspose2d, Pool2d, Reduction, conv_output_size, conv_transpose_output_size,
@@ -29,5 +31,10 @@ pub use crop::{crop, crop_backward};
 pub use elementwise::{DropoutMode, add, dropout, mul, relu, relu_backward, scale};
 pub use loss::{CrossEntropy, argmax_channels, softmax_cross_entropy};
 pub use matmul::{matmul, matmul_backward};
+pub use norm::{
+    BatchNorm, BatchNormGrads, BatchNormOutput, Statistics, batch_norm2d, batch_norm2d_backward,
+    batch_norm2d_relu, global_avg_pool2d, global_avg_pool2d_backward,
+};
 pub use optim::{AdamStep, MomentumStep, adam_step, lars_step, sgd_step, sum_squares};
 pub use pool::{MaxPoolOutput, max_pool2d, max_pool2d_backward};
+pub use resize::{concat_channels, resize_bilinear, resize_bilinear_backward, split_channels};
