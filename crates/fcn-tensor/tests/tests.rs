@@ -7,3 +7,4 @@ mod golden;
 mod gradcheck;
 mod optim;
 mod properties;
+mod winograd;

@@ -6,3 +6,4 @@ pub(crate) mod gemm;
 pub(crate) mod loss;
 pub(crate) mod optim;
 pub(crate) mod pool;
+pub(crate) mod winograd;
