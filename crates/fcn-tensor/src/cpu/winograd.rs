@@ -35,8 +35,8 @@ struct Spec {
     t: usize,
     /// Input transform `B^T` (t x t).
     bt: &'static [f32],
-    /// Kernel transform `G` (t x 3), in f64: the kernels are transformed once per call.
-    g: &'static [f64],
+    /// Kernel transform `G` (t x 3).
+    g: &'static [f32],
     /// Output transform `A^T` (m x t).
     at: &'static [f32],
 }
@@ -50,7 +50,7 @@ const BT2: [f32; 16] = [
     0.0,  1.0,  0.0, -1.0,
 ];
 #[rustfmt::skip]
-const G2: [f64; 12] = [
+const G2: [f32; 12] = [
     1.0,  0.0, 0.0,
     0.5,  0.5, 0.5,
     0.5, -0.5, 0.5,
@@ -73,7 +73,7 @@ const BT4: [f32; 36] = [
     0.0,  4.0,  0.0, -5.0, 0.0, 1.0,
 ];
 #[rustfmt::skip]
-const G4: [f64; 18] = [
+const G4: [f32; 18] = [
     1.0 / 4.0,    0.0,          0.0,
     -1.0 / 6.0,   -1.0 / 6.0,   -1.0 / 6.0,
     -1.0 / 6.0,   1.0 / 6.0,    -1.0 / 6.0,
@@ -149,7 +149,8 @@ pub(crate) fn forward(
         return y;
     }
     let positions = s.t * s.t;
-    let u = transform_kernels(w, c_out, c_in, &s);
+    let isa = Isa::detect();
+    let u = transform_kernels(w, c_out, c_in, &s, isa);
     let tiles_w = g.out_w.div_ceil(s.m);
     let per_image = g.out_h.div_ceil(s.m) * tiles_w;
     let nb = (BLOCK_FLOATS / (positions * (c_in + c_out)))
@@ -157,7 +158,6 @@ pub(crate) fn forward(
         .min(per_image);
     let blocks = per_image.div_ceil(nb);
     let out = SharedMut::new(&mut y);
-    let isa = Isa::detect();
     (0..g.n * blocks)
         .into_par_iter()
         .for_each_init(Buffers::default, |buf, task| {
@@ -174,19 +174,26 @@ pub(crate) fn forward(
             buf.m.resize(positions * c_out * nb, 0.0);
             buf.scratch.resize(2 * positions * nb, 0.0);
             let x_image = &x[n * c_in * g.in_h * g.in_w..][..c_in * g.in_h * g.in_w];
-            isa.run(|| transform_input(x_image, g, &s, &block, &mut buf.v, &mut buf.scratch));
+            dispatch!(
+                isa,
+                transform_input(x_image, g, &s, &block, &mut buf.v, &mut buf.scratch)
+            );
             for pos in 0..positions {
                 gemm(
                     &mut buf.m[pos * c_out * nb..][..c_out * nb],
                     nb,
-                    Mat::new(&u[pos * c_out * c_in..], c_out, c_in, c_in),
+                    Mat::new(&u[pos * c_in..], c_out, c_in, positions * c_in),
                     Mat::new(&buf.v[pos * c_in * nb..], c_in, count, nb),
                     false,
                     Threads::One,
                 );
             }
             let epilogue = Epilogue { bias, relu, n };
-            isa.run(|| transform_output(&buf.m, g, &s, &block, &epilogue, &mut buf.scratch, out));
+            let scratch = &mut buf.scratch;
+            dispatch!(
+                isa,
+                transform_output(&buf.m, g, &s, &block, &epilogue, scratch, out)
+            );
         });
     y
 }
@@ -237,12 +244,59 @@ struct Block {
     tiles_w: usize,
 }
 
+/// A run of consecutive tiles in one tile row: tile row `row`, tile columns `col ..
+/// col + count`, stored from the block's `start`-th position.
+struct Segment {
+    row: usize,
+    col: usize,
+    count: usize,
+    start: usize,
+}
+
 impl Block {
-    /// Tile row and column of the block's `i`-th tile.
-    fn tile(&self, i: usize) -> (usize, usize) {
-        let p = self.first + i;
-        (p / self.tiles_w, p % self.tiles_w)
+    /// The block's tiles, one segment per tile row it touches.
+    fn segments(&self) -> impl Iterator<Item = Segment> + '_ {
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            if start == self.count {
+                return None;
+            }
+            let p = self.first + start;
+            let (row, col) = (p / self.tiles_w, p % self.tiles_w);
+            let count = (self.tiles_w - col).min(self.count - start);
+            let segment = Segment {
+                row,
+                col,
+                count,
+                start,
+            };
+            start += count;
+            Some(segment)
+        })
     }
+}
+
+/// For the tiles `col .. col + count` of a segment, at offset `shift` inside each tile (which
+/// starts `m` columns after the previous one, `pad` columns left of the data): the range of
+/// tiles `[lo, hi)` whose column lies inside `0 .. width`, and the column of tile `lo`.
+fn inside_tiles(
+    col: usize,
+    count: usize,
+    m: usize,
+    shift: usize,
+    pad: usize,
+    width: usize,
+) -> (usize, usize, usize) {
+    // Column of tile j (from 0): (col + j) * m + shift - pad.
+    let first = col * m + shift;
+    let lo = pad.saturating_sub(first).div_ceil(m).min(count);
+    let hi = if width + pad > first {
+        ((width + pad - first - 1) / m + 1).min(count)
+    } else {
+        0
+    };
+    let hi = hi.max(lo);
+    (lo, hi, (first + lo * m).saturating_sub(pad))
 }
 
 /// What the output transform adds: the bias, the ReLU, and which image it writes.
@@ -252,39 +306,41 @@ struct Epilogue<'a> {
     n: usize,
 }
 
-/// `U[pos][k][c] = (G w[k][c] G^T)[pos]`, computed in f64.
-fn transform_kernels(w: &[f32], c_out: usize, c_in: usize, s: &Spec) -> Vec<f32> {
-    let (t, positions) = (s.t, s.t * s.t);
-    // Per kernel first ([k][c][pos]), then transposed to the GEMMs' layout.
-    let mut per_kernel = vec![0.0f32; c_out * c_in * positions];
-    per_kernel
-        .par_chunks_mut(positions)
-        .zip(w.par_chunks(9))
-        .for_each(|(dst, k)| {
-            // tmp = G k (t x 3), then tmp G^T (t x t).
-            let mut tmp = [0.0f64; 18];
-            for a in 0..t {
-                for j in 0..3 {
-                    tmp[a * 3 + j] = (0..3).map(|i| s.g[a * 3 + i] * f64::from(k[i * 3 + j])).sum();
-                }
-            }
-            for a in 0..t {
-                for b in 0..t {
-                    let v: f64 = (0..3).map(|j| tmp[a * 3 + j] * s.g[b * 3 + j]).sum();
-                    dst[a * t + b] = v as f32;
-                }
-            }
-        });
-    let kernels = c_out * c_in;
-    let mut u = vec![0.0f32; kernels * positions];
-    u.par_chunks_mut(kernels.max(1))
-        .enumerate()
-        .for_each(|(pos, dst)| {
-            for (kc, d) in dst.iter_mut().enumerate() {
-                *d = per_kernel[kc * positions + pos];
-            }
+/// `U[k][pos][c] = (G w[k][c] G^T)[pos]`, one output channel per task. (The GEMM of position
+/// `pos` reads rows `k` of `U` with stride `positions * c_in`.)
+fn transform_kernels(w: &[f32], c_out: usize, c_in: usize, s: &Spec, isa: Isa) -> Vec<f32> {
+    let positions = s.t * s.t;
+    let mut u = vec![0.0f32; c_out * positions * c_in];
+    if u.is_empty() {
+        return u;
+    }
+    u.par_chunks_mut(positions * c_in)
+        .zip(w.par_chunks(9 * c_in))
+        .for_each_init(Vec::new, |scratch, (u, w)| {
+            scratch.resize((9 + 3 * s.t) * c_in, 0.0);
+            dispatch!(isa, transform_kernel(w, s, c_in, scratch, u));
         });
     u
+}
+
+/// The kernels of one output channel (`w`: `c_in` kernels of 3x3) into `u` (`positions x c_in`),
+/// as vectors over the input channels: `taps[i][j][c]`, then `rows[a][j][c] = sum_i G[a][i]
+/// taps[i][j][c]`, then `u[a][b][c] = sum_j rows[a][j][c] G[b][j]`.
+#[inline(always)]
+fn transform_kernel(w: &[f32], s: &Spec, c_in: usize, scratch: &mut [f32], u: &mut [f32]) {
+    let t = s.t;
+    let (taps, rows) = scratch.split_at_mut(9 * c_in);
+    for (c, kernel) in w.chunks_exact(9).enumerate() {
+        for (tap, &value) in kernel.iter().enumerate() {
+            taps[tap * c_in + c] = value;
+        }
+    }
+    for j in 0..3 {
+        combine(s.g, 3, taps, |i| (i * 3 + j) * c_in, rows, |a| (a * 3 + j) * c_in, c_in);
+    }
+    for a in 0..t {
+        combine(s.g, 3, rows, |j| (a * 3 + j) * c_in, u, |b| (a * t + b) * c_in, c_in);
+    }
 }
 
 /// `dst[dst_at(a)..][..n] = sum_r mat[a][r] * src[src_at(r)..][..n]` for each row `a` of `mat`
@@ -341,34 +397,27 @@ fn transform_input(
     let (tiles, rows) = scratch.split_at_mut(positions * nb);
     for c in 0..g.in_c {
         let x = &x[c * plane..][..plane];
-        // Gather: tiles[(r * t + b) * nb + i] = input value (r, b) of tile i.
-        for i in 0..count {
-            let (ti, tj) = block.tile(i);
-            let row0 = (ti * s.m) as isize - g.padding[0] as isize;
-            let col0 = (tj * s.m) as isize - g.padding[1] as isize;
-            let inside_cols = col0 >= 0 && col0 as usize + t <= g.in_w;
+        // Gather: tiles[(r * t + b) * nb + i] = input value (r, b) of tile i; along a tile
+        // row, value (r, b) of successive tiles is every m-th value of one input row.
+        for seg in block.segments() {
             for r in 0..t {
-                let ih = row0 + r as isize;
-                if ih < 0 || ih >= g.in_h as isize {
-                    for b in 0..t {
-                        tiles[(r * t + b) * nb + i] = 0.0;
+                let ih = (seg.row * s.m + r) as isize - g.padding[0] as isize;
+                for b in 0..t {
+                    let dst = &mut tiles[(r * t + b) * nb + seg.start..][..seg.count];
+                    if ih < 0 || ih >= g.in_h as isize {
+                        dst.fill(0.0);
+                        continue;
                     }
-                    continue;
-                }
-                let line = &x[ih as usize * g.in_w..][..g.in_w];
-                if inside_cols {
-                    let src = &line[col0 as usize..][..t];
-                    for (b, &value) in src.iter().enumerate() {
-                        tiles[(r * t + b) * nb + i] = value;
-                    }
-                } else {
-                    for b in 0..t {
-                        let iw = col0 + b as isize;
-                        tiles[(r * t + b) * nb + i] = if iw >= 0 && iw < g.in_w as isize {
-                            line[iw as usize]
-                        } else {
-                            0.0
-                        };
+                    let line = &x[ih as usize * g.in_w..][..g.in_w];
+                    let (lo, hi, first) =
+                        inside_tiles(seg.col, seg.count, s.m, b, g.padding[1], g.in_w);
+                    dst[..lo].fill(0.0);
+                    dst[hi..].fill(0.0);
+                    if lo < hi {
+                        let src = line[first..].iter().step_by(s.m);
+                        for (d, &v) in dst[lo..hi].iter_mut().zip(src) {
+                            *d = v;
+                        }
                     }
                 }
             }
@@ -453,17 +502,20 @@ fn transform_output(
             values.iter_mut().for_each(|v| *v += bias);
         }
         let plane = (epilogue.n * c_out + k) * out_plane;
-        for i in 0..count {
-            let (ti, tj) = block.tile(i);
-            let width = m.min(g.out_w - tj * m);
-            for a in 0..m.min(g.out_h - ti * m) {
-                let offset = plane + (ti * m + a) * g.out_w + tj * m;
+        for seg in block.segments() {
+            let col0 = seg.col * m;
+            let width = (seg.count * m).min(g.out_w - col0);
+            for a in 0..m.min(g.out_h - seg.row * m) {
+                let offset = plane + (seg.row * m + a) * g.out_w + col0;
                 out.check(offset, 1, width, 0);
                 // SAFETY: each output pixel belongs to exactly one tile, and each tile to one
                 // task; the row lies inside the output (checked).
                 let row = unsafe { std::slice::from_raw_parts_mut(out.at(offset), width) };
-                for (b, d) in row.iter_mut().enumerate() {
-                    *d = values[(a * m + b) * nb + i];
+                for b in 0..m.min(width) {
+                    let src = &values[(a * m + b) * nb + seg.start..][..seg.count];
+                    for (d, &v) in row[b..].iter_mut().step_by(m).zip(src) {
+                        *d = v;
+                    }
                 }
             }
         }
@@ -494,29 +546,69 @@ impl Isa {
         Self::Baseline
     }
 
-    /// Runs `f` compiled for this instruction set (`f`'s body is inlined into the wrapper).
-    #[inline(always)]
-    fn run(self, f: impl FnOnce()) {
-        match self {
-            Self::Baseline => f(),
-            // SAFETY: the features were detected at run time.
+}
+
+/// Calls `$f(args)` compiled for the instruction set `$isa`: `$f` is `#[inline(always)]`, so
+/// each wrapper in `isa_avx2` and `isa_avx512` holds a copy of it built for those features.
+macro_rules! dispatch {
+    ($isa:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $isa {
+            Isa::Baseline => $f($($arg),*),
+            // SAFETY: the features were detected at run time (`Isa::detect`).
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => unsafe { run_avx2(f) },
+            Isa::Avx2 => unsafe { isa_avx2::$f($($arg),*) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512 => unsafe { run_avx512(f) },
+            Isa::Avx512 => unsafe { isa_avx512::$f($($arg),*) },
         }
-    }
+    };
 }
+use dispatch;
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn run_avx2(f: impl FnOnce()) {
-    f();
-}
+/// The transforms compiled for one set of target features.
+macro_rules! isa_module {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use super::{Block, ConvGeometry, Epilogue, SharedMut, Spec};
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn run_avx512(f: impl FnOnce()) {
-    f();
+            #[target_feature(enable = $features)]
+            pub(super) fn transform_input(
+                x: &[f32],
+                g: &ConvGeometry,
+                s: &Spec,
+                block: &Block,
+                v: &mut [f32],
+                scratch: &mut [f32],
+            ) {
+                super::transform_input(x, g, s, block, v, scratch);
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) fn transform_output(
+                products: &[f32],
+                g: &ConvGeometry,
+                s: &Spec,
+                block: &Block,
+                epilogue: &Epilogue<'_>,
+                scratch: &mut [f32],
+                out: SharedMut,
+            ) {
+                super::transform_output(products, g, s, block, epilogue, scratch, out);
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) fn transform_kernel(
+                w: &[f32],
+                s: &Spec,
+                c_in: usize,
+                scratch: &mut [f32],
+                u: &mut [f32],
+            ) {
+                super::transform_kernel(w, s, c_in, scratch, u);
+            }
+        }
+    };
 }
+isa_module!(isa_avx2, "avx2,fma");
+isa_module!(isa_avx512, "avx512f,avx2,fma");

@@ -198,6 +198,23 @@ pub fn conv2d_backward_with_algo(
     conv2d_backward_with(op, x, w, grad_output, p, with_bias, algo)
 }
 
+/// The input gradient of [`conv2d`] alone, for an input of `input_shape` (N, C_in, H, W), by
+/// `algo` (the one pass whose cost the algorithm changes, for benchmarks and layers whose
+/// weights are frozen).
+pub fn conv2d_backward_input(
+    w: &Tensor,
+    grad_output: &Tensor,
+    input_shape: [usize; 4],
+    p: &Conv2d,
+    algo: ConvAlgo,
+) -> Result<Tensor> {
+    let op = "conv2d_backward_input";
+    common_device(op, &[w, grad_output])?;
+    let g = ConvGeometry::conv2d(op, input_shape, w.dims4(op, "weight")?, p)?;
+    check_grad_output(op, grad_output, g.output_shape())?;
+    backward_data(op, grad_output, w, None, &g, algo)
+}
+
 fn conv2d_backward_with(
     op: &'static str,
     x: &Tensor,
