@@ -113,8 +113,9 @@ impl Tile {
 /// Floats of transformed input and products a task keeps per block of tiles (4 MiB): large
 /// blocks give the GEMMs enough columns; the block is then streamed from L2/L3 once per stage.
 const BLOCK_FLOATS: usize = 1 << 20;
-/// Bounds on the tiles per block (the GEMMs' column count).
-const MIN_BLOCK_TILES: usize = 16;
+/// Bounds on the tiles per block (the GEMMs' column count): with many channels, the GEMMs
+/// stream the transformed kernels from memory once per block, so blocks stay wide.
+const MIN_BLOCK_TILES: usize = 64;
 const MAX_BLOCK_TILES: usize = 256;
 
 /// Whether Winograd applies to the convolution of `g`: 3x3, stride 1, dilation 1, one group.
@@ -150,17 +151,19 @@ pub(crate) fn forward(
     }
     let positions = s.t * s.t;
     let isa = Isa::detect();
-    let u = transform_kernels(w, c_out, c_in, &s, isa);
+    // The calling thread's buffer of transformed kernels, reused (put back below).
+    let mut u = KERNELS.take();
+    transform_kernels(w, c_out, c_in, &s, isa, &mut u);
     let tiles_w = g.out_w.div_ceil(s.m);
     let per_image = g.out_h.div_ceil(s.m) * tiles_w;
-    let nb = (BLOCK_FLOATS / (positions * (c_in + c_out)))
-        .clamp(MIN_BLOCK_TILES, MAX_BLOCK_TILES)
-        .min(per_image);
-    let blocks = per_image.div_ceil(nb);
+    let widest =
+        (BLOCK_FLOATS / (positions * (c_in + c_out))).clamp(MIN_BLOCK_TILES, MAX_BLOCK_TILES);
+    // Blocks of equal width: no narrow last block.
+    let blocks = per_image.div_ceil(widest);
+    let nb = per_image.div_ceil(blocks);
     let out = SharedMut::new(&mut y);
-    (0..g.n * blocks)
-        .into_par_iter()
-        .for_each_init(Buffers::default, |buf, task| {
+    (0..g.n * blocks).into_par_iter().for_each(|task| {
+        BUFFERS.with_borrow_mut(|buf| {
             let (n, block) = (task / blocks, task % blocks);
             let first = block * nb;
             let count = nb.min(per_image - first);
@@ -195,6 +198,8 @@ pub(crate) fn forward(
                 transform_output(&buf.m, g, &s, &block, &epilogue, scratch, out)
             );
         });
+    });
+    KERNELS.with_borrow_mut(|kernels| *kernels = u);
     y
 }
 
@@ -224,6 +229,15 @@ pub(crate) fn backward_data(gy: &[f32], w: &[f32], g: &ConvGeometry, tile: Tile)
         }
     }
     forward(gy, &flipped, None, &adjoint, false, tile)
+}
+
+thread_local! {
+    /// Each thread's block buffers, kept between calls: fresh ones would cost a page fault per
+    /// 4 KiB every call (they reach megabytes with hundreds of channels).
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
+    /// The calling thread's transformed kernels, kept between calls for the same reason (4x the
+    /// weights with F(4x4): 38 MB for 512 channels).
+    static KERNELS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A task's reused buffers: transformed input (positions x in_c x tiles), products (positions x
@@ -308,11 +322,11 @@ struct Epilogue<'a> {
 
 /// `U[k][pos][c] = (G w[k][c] G^T)[pos]`, one output channel per task. (The GEMM of position
 /// `pos` reads rows `k` of `U` with stride `positions * c_in`.)
-fn transform_kernels(w: &[f32], c_out: usize, c_in: usize, s: &Spec, isa: Isa) -> Vec<f32> {
+fn transform_kernels(w: &[f32], c_out: usize, c_in: usize, s: &Spec, isa: Isa, u: &mut Vec<f32>) {
     let positions = s.t * s.t;
-    let mut u = vec![0.0f32; c_out * positions * c_in];
+    u.resize(c_out * positions * c_in, 0.0);
     if u.is_empty() {
-        return u;
+        return;
     }
     u.par_chunks_mut(positions * c_in)
         .zip(w.par_chunks(9 * c_in))
@@ -320,7 +334,6 @@ fn transform_kernels(w: &[f32], c_out: usize, c_in: usize, s: &Spec, isa: Isa) -
             scratch.resize((9 + 3 * s.t) * c_in, 0.0);
             dispatch!(isa, transform_kernel(w, s, c_in, scratch, u));
         });
-    u
 }
 
 /// The kernels of one output channel (`w`: `c_in` kernels of 3x3) into `u` (`positions x c_in`),
@@ -336,10 +349,26 @@ fn transform_kernel(w: &[f32], s: &Spec, c_in: usize, scratch: &mut [f32], u: &m
         }
     }
     for j in 0..3 {
-        combine(s.g, 3, taps, |i| (i * 3 + j) * c_in, rows, |a| (a * 3 + j) * c_in, c_in);
+        combine(
+            s.g,
+            3,
+            taps,
+            |i| (i * 3 + j) * c_in,
+            rows,
+            |a| (a * 3 + j) * c_in,
+            c_in,
+        );
     }
     for a in 0..t {
-        combine(s.g, 3, rows, |j| (a * 3 + j) * c_in, u, |b| (a * t + b) * c_in, c_in);
+        combine(
+            s.g,
+            3,
+            rows,
+            |j| (a * 3 + j) * c_in,
+            u,
+            |b| (a * t + b) * c_in,
+            c_in,
+        );
     }
 }
 
@@ -395,28 +424,35 @@ fn transform_input(
     let positions = t * t;
     let plane = g.in_h * g.in_w;
     let (tiles, rows) = scratch.split_at_mut(positions * nb);
+    // Per segment and tile column b: the tiles whose column b lies inside the input.
+    let columns: Vec<(usize, usize, usize)> = block
+        .segments()
+        .flat_map(|seg| {
+            (0..t).map(move |b| inside_tiles(seg.col, seg.count, s.m, b, g.padding[1], g.in_w))
+        })
+        .collect();
     for c in 0..g.in_c {
         let x = &x[c * plane..][..plane];
         // Gather: tiles[(r * t + b) * nb + i] = input value (r, b) of tile i; along a tile
         // row, value (r, b) of successive tiles is every m-th value of one input row.
-        for seg in block.segments() {
+        for (seg, columns) in block.segments().zip(columns.chunks_exact(t)) {
             for r in 0..t {
                 let ih = (seg.row * s.m + r) as isize - g.padding[0] as isize;
-                for b in 0..t {
+                let line =
+                    (ih >= 0 && ih < g.in_h as isize).then(|| &x[ih as usize * g.in_w..][..g.in_w]);
+                for (b, &(lo, hi, first)) in columns.iter().enumerate() {
                     let dst = &mut tiles[(r * t + b) * nb + seg.start..][..seg.count];
-                    if ih < 0 || ih >= g.in_h as isize {
+                    let Some(line) = line else {
                         dst.fill(0.0);
                         continue;
-                    }
-                    let line = &x[ih as usize * g.in_w..][..g.in_w];
-                    let (lo, hi, first) =
-                        inside_tiles(seg.col, seg.count, s.m, b, g.padding[1], g.in_w);
+                    };
                     dst[..lo].fill(0.0);
                     dst[hi..].fill(0.0);
                     if lo < hi {
-                        let src = line[first..].iter().step_by(s.m);
-                        for (d, &v) in dst[lo..hi].iter_mut().zip(src) {
-                            *d = v;
+                        let src = &line[first..][..(hi - lo - 1) * s.m + 1];
+                        match s.m {
+                            2 => copy_every::<2>(&mut dst[lo..hi], src),
+                            _ => copy_every::<4>(&mut dst[lo..hi], src),
                         }
                     }
                 }
@@ -445,6 +481,19 @@ fn transform_input(
                 count,
             );
         }
+    }
+}
+
+/// `dst[i] = src[i * M]`: a constant stride, so that the compiler vectorises the loads.
+#[inline(always)]
+fn copy_every<const M: usize>(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    let src = &src[..(n - 1) * M + 1];
+    for (i, d) in dst.iter_mut().enumerate() {
+        *d = src[i * M];
     }
 }
 
@@ -545,7 +594,6 @@ impl Isa {
         }
         Self::Baseline
     }
-
 }
 
 /// Calls `$f(args)` compiled for the instruction set `$isa`: `$f` is `#[inline(always)]`, so

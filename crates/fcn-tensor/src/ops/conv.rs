@@ -7,8 +7,8 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::check::common_device;
-use crate::geometry::{Conv2d, ConvGeometry, ConvTranspose2d};
 use crate::cpu::winograd::{self, Tile};
+use crate::geometry::{Conv2d, ConvGeometry, ConvTranspose2d};
 use crate::{Device, Result, Tensor, TensorError, cpu, cuda};
 
 /// How the CPU computes the forward pass and the input gradient of a 3x3, stride-1,
@@ -181,7 +181,15 @@ pub fn conv2d_backward(
     p: &Conv2d,
     with_bias: bool,
 ) -> Result<ConvGrads> {
-    conv2d_backward_with("conv2d_backward", x, w, grad_output, p, with_bias, conv_algo())
+    conv2d_backward_with(
+        "conv2d_backward",
+        x,
+        w,
+        grad_output,
+        p,
+        with_bias,
+        conv_algo(),
+    )
 }
 
 /// [`conv2d_backward`] with the input gradient computed by `algo` rather than the process-wide
