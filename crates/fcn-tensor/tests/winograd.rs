@@ -50,11 +50,13 @@ impl Case {
     fn tensors(&self) -> (Tensor, Tensor, Tensor, Tensor) {
         let mut rng = Rng::new(self.seed);
         let mut values = |len: usize, offset: f32, scale: f32| -> Vec<f32> {
-            (0..len)
-                .map(|_| (rng.uniform() + offset) * scale)
-                .collect()
+            (0..len).map(|_| (rng.uniform() + offset) * scale).collect()
         };
-        let x = values(self.n * self.c_in * self.h * self.w, self.offset, self.x_scale);
+        let x = values(
+            self.n * self.c_in * self.h * self.w,
+            self.offset,
+            self.x_scale,
+        );
         let w = values(self.c_out * self.c_in * 9, 0.0, self.w_scale);
         let b = values(self.c_out, 0.0, self.x_scale * self.w_scale);
         let gy = values(self.n * self.c_out * self.out_h() * self.out_w(), 0.0, 1.0);
@@ -112,7 +114,11 @@ fn relative_error(got: &[f32], want: &[f64]) -> f64 {
         .iter()
         .zip(want)
         .fold(0.0f64, |m, (&g, &w)| m.max((f64::from(g) - w).abs()));
-    if err == 0.0 { 0.0 } else { err / scale.max(f64::MIN_POSITIVE) }
+    if err == 0.0 {
+        0.0
+    } else {
+        err / scale.max(f64::MIN_POSITIVE)
+    }
 }
 
 fn case_strategy() -> impl Strategy<Value = Case> {
@@ -180,7 +186,10 @@ fn check_backward_data(case: &Case) -> Result<(), TestCaseError> {
         let grads = ops::conv2d_backward_with_algo(&x, &w, &gy, &conv, true, algo).unwrap();
         let err = relative_error(grads.input.data(), &want);
         // Both sides have rounding error: GEMM's (1e-5) plus the algorithm's.
-        prop_assert!(err <= bound(algo) + 1e-5, "{algo:?}: error {err:e} on {case:?}");
+        prop_assert!(
+            err <= bound(algo) + 1e-5,
+            "{algo:?}: error {err:e} on {case:?}"
+        );
         prop_assert_eq!(&grads.weight, &gemm.weight);
         prop_assert_eq!(&grads.bias, &gemm.bias);
     }
@@ -228,8 +237,8 @@ fn measured_error_bounds() {
         let (x, w, b, _) = case.tensors();
         let exact = case.exact(&x, &w, &b);
         for algo in ALGOS {
-            let y = ops::conv2d_with_algo(&x, &w, Some(&b), &Conv2d::padded(1), false, algo)
-                .unwrap();
+            let y =
+                ops::conv2d_with_algo(&x, &w, Some(&b), &Conv2d::padded(1), false, algo).unwrap();
             let err = relative_error(y.data(), &exact);
             println!("{c_in}->{c_out} ch, {size}x{size}, offset {offset}: {algo:?} {err:.2e}");
             assert!(err <= bound(algo), "{algo:?}: {err:e}");
@@ -244,8 +253,20 @@ fn other_convolutions_take_the_gemm_path() {
     let mut rng = Rng::new(7);
     let x = rng.tensor(&[1, 4, 9, 9]);
     let params = [
-        (3, Conv2d { stride: [2, 2], ..Conv2d::padded(1) }),
-        (3, Conv2d { dilation: [2, 2], ..Conv2d::padded(2) }),
+        (
+            3,
+            Conv2d {
+                stride: [2, 2],
+                ..Conv2d::padded(1)
+            },
+        ),
+        (
+            3,
+            Conv2d {
+                dilation: [2, 2],
+                ..Conv2d::padded(2)
+            },
+        ),
         (1, Conv2d::default()),
     ];
     for (k, conv) in params {
@@ -271,4 +292,48 @@ fn other_convolutions_take_the_gemm_path() {
 fn the_default_algorithm_is_gemm() {
     assert_eq!(ConvAlgo::default(), ConvAlgo::Gemm);
     assert_eq!(ops::conv_algo(), ConvAlgo::Gemm);
+}
+
+/// `Auto` follows its table: F(4x4) from 32 channels on planes from 32x32, else GEMM, bit for
+/// bit the same as asking for that algorithm.
+#[test]
+fn auto_follows_its_table() {
+    assert_eq!(ConvAlgo::choice(64, 64, 41, 41), ConvAlgo::Winograd4);
+    assert_eq!(ConvAlgo::choice(16, 16, 163, 163), ConvAlgo::Gemm);
+    assert_eq!(ConvAlgo::choice(64, 64, 21, 21), ConvAlgo::Gemm);
+    let mut rng = Rng::new(11);
+    let conv = Conv2d::padded(1);
+    for (c, side) in [(32, 33), (8, 40)] {
+        let x = rng.tensor(&[1, c, side, side]);
+        let w = rng.tensor(&[c, c, 3, 3]);
+        let gy = rng.tensor(&[1, c, side, side]);
+        let chosen = ConvAlgo::choice(c, c, side, side);
+        let auto = ops::conv2d_with_algo(&x, &w, None, &conv, true, ConvAlgo::Auto).unwrap();
+        let fixed = ops::conv2d_with_algo(&x, &w, None, &conv, true, chosen).unwrap();
+        assert_eq!(auto, fixed);
+        let shape = [1, c, side, side];
+        let auto = ops::conv2d_backward_input(&w, &gy, shape, &conv, ConvAlgo::Auto).unwrap();
+        let fixed = ops::conv2d_backward_input(&w, &gy, shape, &conv, chosen).unwrap();
+        assert_eq!(auto, fixed);
+    }
+}
+
+/// Winograd results do not depend on the number of threads: blocks of tiles are fixed by the
+/// shapes, each output pixel is computed by one task.
+#[test]
+fn winograd_results_do_not_depend_on_thread_count() {
+    let mut rng = Rng::new(12);
+    let x = rng.tensor(&[2, 24, 30, 30]);
+    let w = rng.tensor(&[20, 24, 3, 3]);
+    let conv = Conv2d::padded(1);
+    for algo in [ConvAlgo::Winograd2, ConvAlgo::Winograd4] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| ops::conv2d_with_algo(&x, &w, None, &conv, false, algo).unwrap())
+        };
+        assert_eq!(run(1), run(3), "{algo:?}");
+    }
 }
