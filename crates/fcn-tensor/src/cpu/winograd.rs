@@ -290,29 +290,6 @@ impl Block {
     }
 }
 
-/// For the tiles `col .. col + count` of a segment, at offset `shift` inside each tile (which
-/// starts `m` columns after the previous one, `pad` columns left of the data): the range of
-/// tiles `[lo, hi)` whose column lies inside `0 .. width`, and the column of tile `lo`.
-fn inside_tiles(
-    col: usize,
-    count: usize,
-    m: usize,
-    shift: usize,
-    pad: usize,
-    width: usize,
-) -> (usize, usize, usize) {
-    // Column of tile j (from 0): (col + j) * m + shift - pad.
-    let first = col * m + shift;
-    let lo = pad.saturating_sub(first).div_ceil(m).min(count);
-    let hi = if width + pad > first {
-        ((width + pad - first - 1) / m + 1).min(count)
-    } else {
-        0
-    };
-    let hi = hi.max(lo);
-    (lo, hi, (first + lo * m).saturating_sub(pad))
-}
-
 /// What the output transform adds: the bias, the ReLU, and which image it writes.
 struct Epilogue<'a> {
     bias: Option<&'a [f32]>,
@@ -424,37 +401,47 @@ fn transform_input(
     let positions = t * t;
     let plane = g.in_h * g.in_w;
     let (tiles, rows) = scratch.split_at_mut(positions * nb);
-    // Per segment and tile column b: the tiles whose column b lies inside the input.
-    let columns: Vec<(usize, usize, usize)> = block
-        .segments()
-        .flat_map(|seg| {
-            (0..t).map(move |b| inside_tiles(seg.col, seg.count, s.m, b, g.padding[1], g.in_w))
-        })
-        .collect();
+    // One padded input row under a segment of tiles, and its m phases.
+    let longest = (block.tiles_w + 1) * s.m;
+    let (mut line, mut phases) = (vec![0.0f32; longest], vec![0.0f32; longest]);
     for c in 0..g.in_c {
         let x = &x[c * plane..][..plane];
-        // Gather: tiles[(r * t + b) * nb + i] = input value (r, b) of tile i; along a tile
-        // row, value (r, b) of successive tiles is every m-th value of one input row.
-        for (seg, columns) in block.segments().zip(columns.chunks_exact(t)) {
+        // Gather: tiles[(r * t + b) * nb + i] = input value (r, b) of tile i. Along a tile row,
+        // value (r, b) of successive tiles is every m-th value of one input row: the row is
+        // copied (zero-padded) into `line`, split into its m phases (`phase[b][j] = line[j * m
+        // + b]`, one pass), and columns b >= m are phase b - m shifted by one tile.
+        for seg in block.segments() {
+            let span = (seg.count + 1) * s.m;
+            let col0 = (seg.col * s.m) as isize - g.padding[1] as isize;
+            // Columns of `line` inside the input.
+            let lo = ((-col0).max(0) as usize).min(span);
+            let hi = (g.in_w as isize - col0).clamp(lo as isize, span as isize) as usize;
             for r in 0..t {
                 let ih = (seg.row * s.m + r) as isize - g.padding[0] as isize;
-                let line =
-                    (ih >= 0 && ih < g.in_h as isize).then(|| &x[ih as usize * g.in_w..][..g.in_w]);
-                for (b, &(lo, hi, first)) in columns.iter().enumerate() {
-                    let dst = &mut tiles[(r * t + b) * nb + seg.start..][..seg.count];
-                    let Some(line) = line else {
-                        dst.fill(0.0);
-                        continue;
-                    };
-                    dst[..lo].fill(0.0);
-                    dst[hi..].fill(0.0);
-                    if lo < hi {
-                        let src = &line[first..][..(hi - lo - 1) * s.m + 1];
-                        match s.m {
-                            2 => copy_every::<2>(&mut dst[lo..hi], src),
-                            _ => copy_every::<4>(&mut dst[lo..hi], src),
-                        }
+                if ih < 0 || ih >= g.in_h as isize {
+                    for b in 0..t {
+                        tiles[(r * t + b) * nb + seg.start..][..seg.count].fill(0.0);
                     }
+                    continue;
+                }
+                let src = &x[ih as usize * g.in_w..][..g.in_w];
+                let line = &mut line[..span];
+                line[..lo].fill(0.0);
+                line[hi..].fill(0.0);
+                if lo < hi {
+                    let first = (col0 + lo as isize) as usize;
+                    line[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                }
+                let phases = &mut phases[..span];
+                match s.m {
+                    2 => deinterleave::<2>(line, phases),
+                    _ => deinterleave::<4>(line, phases),
+                }
+                let per_phase = seg.count + 1;
+                for b in 0..t {
+                    let (phase, shift) = (b % s.m, b / s.m);
+                    let src = &phases[phase * per_phase + shift..][..seg.count];
+                    tiles[(r * t + b) * nb + seg.start..][..seg.count].copy_from_slice(src);
                 }
             }
         }
@@ -484,16 +471,33 @@ fn transform_input(
     }
 }
 
-/// `dst[i] = src[i * M]`: a constant stride, so that the compiler vectorises the loads.
+/// `dst[b * n + j] = src[j * M + b]` with `n = src.len() / M`: the M phases of `src`, one after
+/// the other (a constant stride, so that the compiler vectorises it with shuffles).
 #[inline(always)]
-fn copy_every<const M: usize>(dst: &mut [f32], src: &[f32]) {
-    let n = dst.len();
-    if n == 0 {
-        return;
+fn deinterleave<const M: usize>(src: &[f32], dst: &mut [f32]) {
+    let n = src.len() / M;
+    let (dst, src) = (&mut dst[..n * M], &src[..n * M]);
+    for (j, group) in src.chunks_exact(M).enumerate() {
+        for (b, &v) in group.iter().enumerate() {
+            dst[b * n + j] = v;
+        }
     }
-    let src = &src[..(n - 1) * M + 1];
-    for (i, d) in dst.iter_mut().enumerate() {
-        *d = src[i * M];
+}
+
+/// `dst[j * M + b] = src[b * stride + j]` for every `j * M + b < dst.len()`: the adjoint of
+/// [`deinterleave`], into one output row.
+#[inline(always)]
+fn interleave<const M: usize>(dst: &mut [f32], src: &[f32], stride: usize) {
+    let full = dst.len() / M;
+    let phases: [&[f32]; M] = std::array::from_fn(|b| &src[b * stride..][..full]);
+    for (j, group) in dst.chunks_exact_mut(M).enumerate() {
+        for (b, d) in group.iter_mut().enumerate() {
+            *d = phases[b][j];
+        }
+    }
+    let tail = dst.len() - full * M;
+    for b in 0..tail {
+        dst[full * M + b] = src[b * stride + full];
     }
 }
 
@@ -560,11 +564,10 @@ fn transform_output(
                 // SAFETY: each output pixel belongs to exactly one tile, and each tile to one
                 // task; the row lies inside the output (checked).
                 let row = unsafe { std::slice::from_raw_parts_mut(out.at(offset), width) };
-                for b in 0..m.min(width) {
-                    let src = &values[(a * m + b) * nb + seg.start..][..seg.count];
-                    for (d, &v) in row[b..].iter_mut().step_by(m).zip(src) {
-                        *d = v;
-                    }
+                let src = &values[a * m * nb + seg.start..];
+                match m {
+                    2 => interleave::<2>(row, src, nb),
+                    _ => interleave::<4>(row, src, nb),
                 }
             }
         }
