@@ -74,7 +74,9 @@ fn conv3x3_algorithms(c: &mut Criterion) {
         }
         for (algo_name, algo) in ALGOS {
             g.bench_function(format!("backward_data/{algo_name}"), |bench| {
-                bench.iter(|| ops::conv2d_backward_input(&w, &gy, [1, c_in, side, side], &conv, algo));
+                bench.iter(|| {
+                    ops::conv2d_backward_input(&w, &gy, [1, c_in, side, side], &conv, algo)
+                });
             });
         }
         g.finish();
