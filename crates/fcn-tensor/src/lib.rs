@@ -38,7 +38,9 @@
 //!
 //! The CPU kernels are tiled im2col + GEMM (a few output rows per task, a reused buffer per
 //! worker, single-threaded GEMM inside a rayon loop), GEMM + col2im for transposed convolution,
-//! and a plain GEMM for 1x1 convolutions. Results do not depend on the number of threads.
+//! and a plain GEMM for 1x1 convolutions; 3x3 stride-1 convolutions can run by Winograd
+//! F(2x2, 3x3) or F(4x4, 3x3) instead ([`ops::ConvAlgo`], GEMM by default). Results do not
+//! depend on the number of threads.
 //! With the `cuda` feature, tensors can live on an NVIDIA GPU ([`Tensor::to_device`]), where
 //! every operation runs (cuBLAS SGEMM and NVRTC kernels); without the feature a GPU device is
 //! [`TensorError::DeviceUnavailable`]. With the `nccl` feature, the `interop` module gives collective

@@ -8,3 +8,4 @@ mod golden_bn_resize;
 mod gradcheck;
 mod optim;
 mod properties;
+mod winograd;

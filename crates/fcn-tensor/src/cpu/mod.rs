@@ -8,3 +8,4 @@ pub(crate) mod norm;
 pub(crate) mod optim;
 pub(crate) mod pool;
 pub(crate) mod resize;
+pub(crate) mod winograd;
