@@ -67,6 +67,8 @@ pub use optim::{Adam, Lars, LrSchedule, Optimizer, Sgd};
 pub use param::{Module, Param, ParamId, ParamKind};
 pub use preprocess::{CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD, Preprocess, PreprocessExt};
 pub use weights::{
-    LoadReport, NamedTensors, Strictness, copy_matching_params, load_state_dict, parse_safetensors,
-    read_safetensors, safetensors_bytes, state_dict, vgg16_from_torchvision, write_atomically,
+    LoadReport, NamedTensors, StateDict, Strictness, copy_matching_params, load_state_dict,
+    load_state_dict_with_buffers, parse_safetensors, parse_state_dict, read_safetensors,
+    read_state_dict, safetensors_bytes, save_state_dict, state_dict, state_dict_bytes,
+    state_dict_with_buffers, vgg16_from_torchvision, write_atomically,
 };

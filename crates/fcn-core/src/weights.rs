@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use fcn_tensor::{Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
 
+use crate::buffer::{BufferValue, Buffers};
 use crate::error::{CoreError, Result};
 use crate::models::{Arch, Fcn, FcnConfig};
 use crate::param::Module;
@@ -32,52 +33,87 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensors> {
 
 /// Parses safetensors bytes; `path` only names them in errors.
 pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<NamedTensors> {
-    let bad = |source| CoreError::Safetensors {
-        path: path.to_owned(),
-        source,
-    };
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(bad)?;
-    let metadata = header
-        .metadata()
-        .as_ref()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    let file = SafeTensors::deserialize(bytes).map_err(bad)?;
+    let metadata = header_metadata(bytes, path)?;
+    let file = deserialize(bytes, path)?;
     let mut tensors = BTreeMap::new();
     for (name, view) in file.iter() {
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|b| {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(b);
-                    f64::from_le_bytes(a) as f32
-                })
-                .collect(),
-            other => {
-                return Err(CoreError::WeightsDtype {
-                    path: path.to_owned(),
-                    name: name.to_owned(),
-                    dtype: format!("{other:?}"),
-                });
-            }
+        let Some(values) = float_values(&view) else {
+            return Err(CoreError::WeightsDtype {
+                path: path.to_owned(),
+                name: name.to_owned(),
+                dtype: format!("{:?}", view.dtype()),
+            });
         };
         tensors.insert(name.to_owned(), Tensor::from_vec(values, view.shape())?);
     }
     Ok(NamedTensors { tensors, metadata })
+}
+
+/// The parsed file, with this crate's error.
+fn deserialize<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|source| CoreError::Safetensors {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The metadata strings of a safetensors header.
+fn header_metadata(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, String>> {
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|source| CoreError::Safetensors {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(header
+        .metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
+}
+
+/// A tensor's values as f32 (from F32, F16, BF16 or F64), `None` for any other dtype.
+fn float_values(view: &safetensors::tensor::TensorView<'_>) -> Option<Vec<f32>> {
+    let data = view.data();
+    Some(match view.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                f64::from_le_bytes(a) as f32
+            })
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// A one-element I64 or I32 tensor's value (a counter such as `num_batches_tracked`), `None`
+/// for any other dtype or element count.
+fn count_value(view: &safetensors::tensor::TensorView<'_>) -> Option<i64> {
+    let data = view.data();
+    match view.dtype() {
+        Dtype::I64 => {
+            let b: [u8; 8] = data.try_into().ok()?;
+            Some(i64::from_le_bytes(b))
+        }
+        Dtype::I32 => {
+            let b: [u8; 4] = data.try_into().ok()?;
+            Some(i64::from(i32::from_le_bytes(b)))
+        }
+        _ => None,
+    }
 }
 
 /// Serialises named tensors (downloaded to the CPU if needed) with metadata.
@@ -85,30 +121,39 @@ pub fn safetensors_bytes(
     tensors: &BTreeMap<String, Tensor>,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>> {
-    let host: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+    serialize(host_f32(tensors)?, metadata)
+}
+
+/// One tensor ready to serialise: name, dtype, shape, little-endian bytes.
+type HostTensor = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// Float tensors as F32 bytes, downloaded from their device.
+fn host_f32(tensors: &BTreeMap<String, Tensor>) -> Result<Vec<HostTensor>> {
+    tensors
         .iter()
         .map(|(name, t)| {
             let values = t.to_vec()?;
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            Ok((name.clone(), t.shape().to_vec(), bytes))
+            Ok((name.clone(), Dtype::F32, t.shape().to_vec(), bytes))
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+fn serialize(host: Vec<HostTensor>, metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
+    let in_memory = |source| CoreError::Safetensors {
+        path: PathBuf::from("<memory>"),
+        source,
+    };
     let views = host
         .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, dtype, shape, bytes)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
                 .map(|v| (name.as_str(), v))
         })
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|source| CoreError::Safetensors {
-            path: PathBuf::from("<memory>"),
-            source,
-        })?;
+        .map_err(in_memory)?;
     let info: HashMap<String, String> = metadata.clone().into_iter().collect();
-    safetensors::serialize(views, Some(info)).map_err(|source| CoreError::Safetensors {
-        path: PathBuf::from("<memory>"),
-        source,
-    })
+    safetensors::serialize(views, Some(info)).map_err(in_memory)
 }
 
 /// Writes `bytes` to `path` atomically ([`fcn_common::write_atomically`]: a synced temporary
@@ -143,11 +188,11 @@ pub enum Strictness {
 /// What a load did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
-    /// Parameters set from the file.
+    /// Parameters (and buffers) set from the file.
     pub loaded: Vec<String>,
-    /// Parameters the file lacked (only with [`Strictness::Partial`]).
+    /// Parameters (and buffers) the file lacked (only with [`Strictness::Partial`]).
     pub missing: Vec<String>,
-    /// Tensors in the file with no parameter (only with [`Strictness::Partial`]).
+    /// Tensors in the file with no parameter or buffer (only with [`Strictness::Partial`]).
     pub unexpected: Vec<String>,
 }
 
@@ -214,6 +259,238 @@ pub fn load_state_dict(
             && let Some(t) = moved.next()
         {
             p.value = t;
+        }
+    });
+    Ok(report)
+}
+
+/// A whole `state_dict`, parameters and buffers: float tensors (f32, on the CPU after a read),
+/// integer counters (`num_batches_tracked`, int64 in PyTorch) apart, and the file's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateDict {
+    /// Parameters and float buffers (`running_mean`, `running_var`) by name.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// Counters by name (`num_batches_tracked`).
+    pub counts: BTreeMap<String, i64>,
+    /// The `__metadata__` strings.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The parameters and buffers of a module by name (no metadata); tensors stay on their device.
+pub fn state_dict_with_buffers<M: Module + Buffers + ?Sized>(module: &M) -> StateDict {
+    let mut state = StateDict::default();
+    module.visit_params(&mut |p| {
+        state.tensors.insert(p.name.clone(), p.value.clone());
+    });
+    module.visit_buffers(&mut |b| match &b.value {
+        BufferValue::Float(t) => {
+            state.tensors.insert(b.name.clone(), t.clone());
+        }
+        BufferValue::Count(n) => {
+            state.counts.insert(b.name.clone(), *n);
+        }
+    });
+    state
+}
+
+/// Serialises a [`StateDict`] as PyTorch's `save_file` would: floats as F32, each counter as a
+/// 0-dimensional I64 tensor. A name both a tensor and a counter is an error.
+pub fn state_dict_bytes(state: &StateDict) -> Result<Vec<u8>> {
+    let both: Vec<&String> = state
+        .counts
+        .keys()
+        .filter(|name| state.tensors.contains_key(*name))
+        .collect();
+    if !both.is_empty() {
+        return Err(crate::error::invalid(
+            "state dict",
+            format!("names both a tensor and a counter: {both:?}"),
+        ));
+    }
+    let mut host = host_f32(&state.tensors)?;
+    for (name, n) in &state.counts {
+        host.push((
+            name.clone(),
+            Dtype::I64,
+            Vec::new(),
+            n.to_le_bytes().to_vec(),
+        ));
+    }
+    serialize(host, &state.metadata)
+}
+
+/// Saves a module's parameters and buffers as safetensors (atomically), with `metadata`.
+pub fn save_state_dict<M: Module + Buffers + ?Sized>(
+    module: &M,
+    metadata: &BTreeMap<String, String>,
+    path: &Path,
+) -> Result<()> {
+    let state = StateDict {
+        metadata: metadata.clone(),
+        ..state_dict_with_buffers(module)
+    };
+    write_atomically(path, &state_dict_bytes(&state)?)
+}
+
+/// Reads a safetensors file with buffers: float tensors (F32, F16, BF16, F64) become f32, and
+/// one-element I64 or I32 tensors become counters.
+pub fn read_state_dict(path: &Path) -> Result<StateDict> {
+    let bytes = std::fs::read(path).map_err(|source| CoreError::Io {
+        action: "cannot read",
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_state_dict(&bytes, path)
+}
+
+/// Parses safetensors bytes as [`read_state_dict`] does; `path` only names them in errors.
+pub fn parse_state_dict(bytes: &[u8], path: &Path) -> Result<StateDict> {
+    let metadata = header_metadata(bytes, path)?;
+    let file = deserialize(bytes, path)?;
+    let mut state = StateDict {
+        metadata,
+        ..StateDict::default()
+    };
+    for (name, view) in file.iter() {
+        if let Some(values) = float_values(&view) {
+            state
+                .tensors
+                .insert(name.to_owned(), Tensor::from_vec(values, view.shape())?);
+        } else if let Some(n) = count_value(&view) {
+            state.counts.insert(name.to_owned(), n);
+        } else if matches!(view.dtype(), Dtype::I64 | Dtype::I32) {
+            return Err(CoreError::WeightsMismatch {
+                path: path.to_owned(),
+                problems: vec![format!(
+                    "{name}: a {:?} tensor of shape {:?}; integers are read only as \
+                     one-element counters (num_batches_tracked)",
+                    view.dtype(),
+                    view.shape()
+                )],
+            });
+        } else {
+            return Err(CoreError::WeightsDtype {
+                path: path.to_owned(),
+                name: name.to_owned(),
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+    }
+    Ok(state)
+}
+
+/// Sets a module's parameters and buffers from a [`StateDict`], float values moved to each
+/// parameter's or buffer's device. Float names need float tensors of the same shape, counters
+/// need counters. Any problem (missing, unexpected, mis-shaped, a float where a counter
+/// belongs or the reverse) is reported together, and nothing is changed.
+pub fn load_state_dict_with_buffers<M: Module + Buffers + ?Sized>(
+    module: &mut M,
+    state: &StateDict,
+    strictness: Strictness,
+    source: &Path,
+) -> Result<LoadReport> {
+    let mut problems = Vec::new();
+    let mut report = LoadReport::default();
+    let mut known = std::collections::BTreeSet::new();
+    let mut check_float = |name: &str, shape: &[usize], report: &mut LoadReport| {
+        known.insert(name.to_owned());
+        match (state.tensors.get(name), state.counts.get(name)) {
+            (Some(t), _) if t.shape() == shape => report.loaded.push(name.to_owned()),
+            (Some(t), _) => problems.push(format!(
+                "{name}: the file has shape {:?}, the model needs {shape:?}",
+                t.shape()
+            )),
+            (None, Some(_)) => problems.push(format!(
+                "{name}: the file has an integer counter, the model needs float values of \
+                 shape {shape:?}"
+            )),
+            (None, None) if strictness == Strictness::Strict => {
+                problems.push(format!("missing {name} {shape:?}"));
+            }
+            (None, None) => report.missing.push(name.to_owned()),
+        }
+    };
+    module.visit_params(&mut |p| check_float(&p.name, p.shape(), &mut report));
+    let mut counters = Vec::new();
+    module.visit_buffers(&mut |b| match &b.value {
+        BufferValue::Float(t) => check_float(&b.name, t.shape(), &mut report),
+        BufferValue::Count(_) => counters.push(b.name.clone()),
+    });
+    for name in counters {
+        known.insert(name.clone());
+        match (state.counts.get(&name), state.tensors.get(&name)) {
+            (Some(_), _) => report.loaded.push(name),
+            (None, Some(t)) => problems.push(format!(
+                "{name}: the file has float values of shape {:?}, the model needs an int64 \
+                 counter (I64 or I32, one element)",
+                t.shape()
+            )),
+            (None, None) if strictness == Strictness::Strict => {
+                problems.push(format!("missing {name} (int64 counter)"));
+            }
+            (None, None) => report.missing.push(name),
+        }
+    }
+    let mut unexpected: Vec<&String> = state
+        .tensors
+        .keys()
+        .chain(state.counts.keys())
+        .filter(|name| !known.contains(*name))
+        .collect();
+    unexpected.sort();
+    unexpected.dedup();
+    for name in unexpected {
+        if strictness == Strictness::Strict {
+            problems.push(format!("unexpected {name}"));
+        } else {
+            report.unexpected.push(name.clone());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CoreError::WeightsMismatch {
+            path: source.to_owned(),
+            problems,
+        });
+    }
+    // Every upload first, so that a device failure changes nothing.
+    let mut moved: HashMap<String, Tensor> = HashMap::new();
+    let mut error = None;
+    let mut upload = |name: &str, device: Device| {
+        if let Some(t) = state.tensors.get(name) {
+            match t.to_device(device) {
+                Ok(t) => {
+                    moved.insert(name.to_owned(), t);
+                }
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+    };
+    module.visit_params(&mut |p| upload(&p.name, p.value.device()));
+    module.visit_buffers(&mut |b| {
+        if let BufferValue::Float(t) = &b.value {
+            upload(&b.name, t.device());
+        }
+    });
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    module.visit_params_mut(&mut |p| {
+        if let Some(t) = moved.remove(&p.name) {
+            p.value = t;
+        }
+    });
+    module.visit_buffers_mut(&mut |b| match &mut b.value {
+        BufferValue::Float(t) => {
+            if let Some(new) = moved.remove(&b.name) {
+                *t = new;
+            }
+        }
+        BufferValue::Count(n) => {
+            if let Some(&new) = state.counts.get(&b.name) {
+                *n = new;
+            }
         }
     });
     Ok(report)
