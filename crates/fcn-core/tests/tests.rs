@@ -3,6 +3,7 @@
 
 mod autograd;
 mod batch_norm;
+mod batch_norm_weights;
 mod geometry;
 mod optim;
 mod parity;
