@@ -46,7 +46,7 @@ pub enum CoreError {
     /// A weights file does not fit the model: every missing, unexpected or mis-shaped tensor.
     #[error("{path}: the weights do not fit the model:\n{}", .problems.join("\n"))]
     WeightsMismatch {
-        /// The file (or "<memory>").
+        /// The file (or `<memory>`).
         path: PathBuf,
         /// One line per problem: `missing conv1_1.weight (64, 3, 3, 3)`, ...
         problems: Vec<String>,
