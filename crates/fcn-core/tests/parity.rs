@@ -193,8 +193,9 @@ fn fcn8s_matches_pytorch() {
 /// two SGD updates) within 1e-4 with F(2x2, 3x3). F(4x4)'s gradients are not held to 1e-4:
 /// against the GEMM path its weight gradients differ by up to 3e-4 and its bias gradients by
 /// up to 3.5e-2 of the largest (conv5_2, below 1e-6 with F(2x2)), while its input gradient
-/// alone on the same shapes is within 4e-6: most likely its larger forward rounding moves a few ReLU
-/// and max-pooling decisions on this tiny network, and a bias gradient sums whole planes.
+/// alone on the same shapes is within 4e-6: most likely its larger forward rounding moves a
+/// few ReLU and max-pooling decisions on this tiny network, and a bias gradient sums whole
+/// planes.
 /// `with_conv_algo` applies to this thread only, so the tests running beside these keep the
 /// GEMM path.
 #[test]
