@@ -110,3 +110,47 @@ fn under_mpirun_rank_0_reports_timings_of_both_paths() {
         assert_eq!(case["busbw_gbps"], case["algbw_gbps"]);
     }
 }
+
+/// `--conv-algo` is global: before or after the subcommand, and reported by `bench model`.
+#[test]
+fn bench_model_reports_the_conv_algo() {
+    let root = tempfile::tempdir().unwrap();
+    let json = root.path().join("model.json");
+    let tiny = [
+        "--width-divisor",
+        "32",
+        "--train-size",
+        "64",
+        "--forward-size",
+        "64",
+        "--repeats",
+        "1",
+    ];
+    for (before, after, name) in [
+        (vec![], vec![], "gemm"),
+        (vec!["--conv-algo", "winograd4"], vec![], "winograd4"),
+        (vec![], vec!["--conv-algo", "auto"], "auto"),
+    ] {
+        let out = Command::new(FCN)
+            .args(before)
+            .args(["bench", "model"])
+            .args(tiny)
+            .args(after)
+            .args(["--json", json.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains(&format!("conv algo: {name}")),
+            "{}",
+            text(&out)
+        );
+        assert_eq!(read_json(&json)["conv_algo"], name);
+    }
+    let out = Command::new(FCN)
+        .args(["--conv-algo", "winograd", "bench", "ops"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("winograd4"), "{}", text(&out));
+}

@@ -25,6 +25,11 @@ struct Cli {
     /// Worker threads (default: one per core).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// How the CPU computes 3x3 stride-1 convolutions: gemm (im2col + GEMM), winograd2 or
+    /// winograd4 (Winograd F(2x2,3x3) or F(4x4,3x3)), or auto (per layer shape, from a fixed
+    /// table). Default: gemm.
+    #[arg(long, global = true, value_enum, value_name = "ALGO")]
+    conv_algo: Option<fcn::tensor::ops::ConvAlgo>,
     #[command(subcommand)]
     command: Command,
 }
@@ -329,6 +334,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .num_threads(threads)
             .build_global()
             .context("cannot start the thread pool")?;
+    }
+    if let Some(algo) = cli.conv_algo {
+        fcn::tensor::ops::set_conv_algo(algo);
     }
     match cli.command {
         Command::Train(args) => train(*args, cli.threads.is_some()),

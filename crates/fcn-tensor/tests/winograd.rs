@@ -337,3 +337,50 @@ fn winograd_results_do_not_depend_on_thread_count() {
         assert_eq!(run(1), run(3), "{algo:?}");
     }
 }
+
+/// The names of configuration files and of the command line.
+#[test]
+fn algorithms_are_named_in_kebab_case() {
+    for (algo, name) in ConvAlgo::ALL.into_iter().zip(ConvAlgo::NAMES) {
+        assert_eq!(algo.name(), *name);
+        assert_eq!(algo.to_string(), *name);
+        let json = serde_json::to_string(&algo).unwrap();
+        assert_eq!(json, format!("\"{name}\""));
+        assert_eq!(serde_json::from_str::<ConvAlgo>(&json).unwrap(), algo);
+    }
+    assert!(serde_json::from_str::<ConvAlgo>("\"winograd\"").is_err());
+}
+
+/// `with_conv_algo` overrides this thread only, and restores the previous algorithm after,
+/// even when nested or unwinding.
+#[test]
+fn with_conv_algo_is_scoped_to_its_thread() {
+    assert_eq!(ops::conv_algo(), ConvAlgo::Gemm);
+    ops::with_conv_algo(ConvAlgo::Winograd4, || {
+        assert_eq!(ops::conv_algo(), ConvAlgo::Winograd4);
+        let other = std::thread::spawn(ops::conv_algo).join().unwrap();
+        assert_eq!(other, ConvAlgo::Gemm);
+        ops::with_conv_algo(ConvAlgo::Auto, || {
+            assert_eq!(ops::conv_algo(), ConvAlgo::Auto)
+        });
+        assert_eq!(ops::conv_algo(), ConvAlgo::Winograd4);
+        let unwound = std::panic::catch_unwind(|| {
+            ops::with_conv_algo(ConvAlgo::Winograd2, || panic!("inside"))
+        });
+        assert!(unwound.is_err());
+        assert_eq!(ops::conv_algo(), ConvAlgo::Winograd4);
+    });
+    assert_eq!(ops::conv_algo(), ConvAlgo::Gemm);
+}
+
+/// Convolutions by Winograd are counted; the GEMM path's are not.
+#[test]
+fn winograd_convolutions_are_counted() {
+    let x = Tensor::from_vec(vec![0.5; 2 * 6 * 6], &[1, 2, 6, 6]).unwrap();
+    let w = Tensor::from_vec(vec![0.25; 3 * 2 * 9], &[3, 2, 3, 3]).unwrap();
+    let conv = Conv2d::padded(1);
+    let before = ops::winograd_convolutions();
+    ops::with_conv_algo(ConvAlgo::Winograd2, || ops::conv2d(&x, &w, None, &conv)).unwrap();
+    // Other tests may run Winograd at the same time: the count only grows.
+    assert!(ops::winograd_convolutions() > before);
+}

@@ -4,3 +4,4 @@
 mod distributed;
 mod report;
 mod train;
+mod winograd;

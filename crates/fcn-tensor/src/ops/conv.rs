@@ -4,7 +4,9 @@
 //! gradient, and the bias gradient. On the CPU, 3x3 stride-1 convolutions can run by Winograd
 //! instead ([`ConvAlgo`]).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::check::common_device;
 use crate::cpu::winograd::{self, Tile};
@@ -25,7 +27,14 @@ use crate::{Device, Result, Tensor, TensorError, cpu, cuda};
 /// calls (the transformed weights, 4x the weights with F(4x4), and one block of transformed
 /// tiles per worker thread, about 10 MB at 512 channels). Results do not depend on the number
 /// of threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Named `gemm`, `winograd2`, `winograd4` and `auto` in configuration files (serde) and on
+/// the command line (`clap::ValueEnum`, with the `clap` feature).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum ConvAlgo {
     /// im2col + GEMM: the default, and the reference the others are tested against.
     #[default]
@@ -38,29 +47,77 @@ pub enum ConvAlgo {
     Auto,
 }
 
-/// The process-wide [`ConvAlgo`], as its index in `ALGOS`.
+/// The process-wide [`ConvAlgo`], as its index in [`ConvAlgo::ALL`].
 static CONV_ALGO: AtomicU8 = AtomicU8::new(0);
-const ALGOS: [ConvAlgo; 4] = [
-    ConvAlgo::Gemm,
-    ConvAlgo::Winograd2,
-    ConvAlgo::Winograd4,
-    ConvAlgo::Auto,
-];
+
+thread_local! {
+    /// This thread's override of [`CONV_ALGO`], set by [`with_conv_algo`].
+    static THREAD_CONV_ALGO: Cell<Option<ConvAlgo>> = const { Cell::new(None) };
+}
+
+/// Convolutions (forward passes and input gradients) computed by Winograd in this process.
+static WINOGRAD_CONVOLUTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Sets the algorithm of [`conv2d`], [`conv2d_relu`] and [`conv2d_backward`] for the whole
 /// process ([`ConvAlgo::Gemm`] until set). Results then differ from the GEMM path's by
-/// rounding; [`conv2d_with_algo`] chooses per call instead.
+/// rounding; [`conv2d_with_algo`] chooses per call instead, [`with_conv_algo`] per thread.
 pub fn set_conv_algo(algo: ConvAlgo) {
-    let index = ALGOS.iter().position(|&a| a == algo).unwrap_or(0);
+    let index = ConvAlgo::ALL.iter().position(|&a| a == algo).unwrap_or(0);
     CONV_ALGO.store(index as u8, Ordering::Relaxed);
 }
 
-/// The process-wide algorithm set by [`set_conv_algo`].
+/// The algorithm in effect on this thread: the one of an enclosing [`with_conv_algo`], else
+/// the process-wide one set by [`set_conv_algo`].
 pub fn conv_algo() -> ConvAlgo {
-    ALGOS[usize::from(CONV_ALGO.load(Ordering::Relaxed)) % ALGOS.len()]
+    THREAD_CONV_ALGO.get().unwrap_or_else(|| {
+        ConvAlgo::ALL[usize::from(CONV_ALGO.load(Ordering::Relaxed)) % ConvAlgo::ALL.len()]
+    })
+}
+
+/// Runs `f` with `algo` as this thread's [`conv_algo`], then restores the previous one (also
+/// when `f` panics). Unlike [`set_conv_algo`] it leaves other threads alone, so tests running
+/// in parallel can compare algorithms; convolutions that `f` starts on other threads (its own
+/// `std::thread`s; rayon's workers inside one convolution do not matter) use the process-wide
+/// algorithm.
+pub fn with_conv_algo<R>(algo: ConvAlgo, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous override back when dropped.
+    struct Restore(Option<ConvAlgo>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD_CONV_ALGO.set(self.0);
+        }
+    }
+    let _restore = Restore(THREAD_CONV_ALGO.replace(Some(algo)));
+    f()
+}
+
+/// How many convolutions (forward passes and input gradients) this process has computed by
+/// Winograd so far: a check, for tests and benchmarks, that an algorithm took effect.
+pub fn winograd_convolutions() -> u64 {
+    WINOGRAD_CONVOLUTIONS.load(Ordering::Relaxed)
 }
 
 impl ConvAlgo {
+    /// Every algorithm, in the order of [`ConvAlgo::NAMES`].
+    pub const ALL: [ConvAlgo; 4] = [
+        ConvAlgo::Gemm,
+        ConvAlgo::Winograd2,
+        ConvAlgo::Winograd4,
+        ConvAlgo::Auto,
+    ];
+    /// The names of the algorithms, as in configuration files and on the command line.
+    pub const NAMES: &'static [&'static str] = &["gemm", "winograd2", "winograd4", "auto"];
+
+    /// The name: `gemm`, `winograd2`, `winograd4` or `auto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gemm => "gemm",
+            Self::Winograd2 => "winograd2",
+            Self::Winograd4 => "winograd4",
+            Self::Auto => "auto",
+        }
+    }
+
     /// The algorithm [`ConvAlgo::Auto`] picks for a 3x3 stride-1 convolution from
     /// `in_channels` to `out_channels` on a `height x width` input: a fixed table, measured on a
     /// Zen 4 (AMD EPYC, AVX-512), one thread, forward and backward-data alike. F(4x4) was the
@@ -99,6 +156,12 @@ impl ConvAlgo {
             Self::Auto => Self::choice(g.out_c, g.in_c, g.out_h, g.out_w).backward_data_tile(g),
             algo => algo.forward_tile(g),
         }
+    }
+}
+
+impl fmt::Display for ConvAlgo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -347,7 +410,10 @@ fn forward(
         Device::Cpu => {
             let bias = bias.map(Tensor::data);
             let y = match algo.forward_tile(g) {
-                Some(tile) => winograd::forward(x.data(), w.data(), bias, g, with_relu, tile),
+                Some(tile) => {
+                    WINOGRAD_CONVOLUTIONS.fetch_add(1, Ordering::Relaxed);
+                    winograd::forward(x.data(), w.data(), bias, g, with_relu, tile)
+                }
                 None => cpu::conv::conv_forward(x.data(), w.data(), bias, g, with_relu),
             };
             Tensor::from_vec(y, &shape)
@@ -375,7 +441,10 @@ fn backward_data(
     match gy.device() {
         Device::Cpu => {
             let mut y = match algo.backward_data_tile(g) {
-                Some(tile) => winograd::backward_data(gy.data(), w.data(), g, tile),
+                Some(tile) => {
+                    WINOGRAD_CONVOLUTIONS.fetch_add(1, Ordering::Relaxed);
+                    winograd::backward_data(gy.data(), w.data(), g, tile)
+                }
                 None => cpu::conv::conv_backward_data(gy.data(), w.data(), g),
             };
             if let Some(b) = bias {

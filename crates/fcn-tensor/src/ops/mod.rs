@@ -26,7 +26,7 @@ pub use crate::geometry::{
 pub use conv::{
     ConvAlgo, ConvGrads, conv_algo, conv_transpose2d, conv_transpose2d_backward, conv2d,
     conv2d_backward, conv2d_backward_input, conv2d_backward_parameters, conv2d_backward_with_algo,
-    conv2d_relu, conv2d_with_algo, set_conv_algo,
+    conv2d_relu, conv2d_with_algo, set_conv_algo, winograd_convolutions, with_conv_algo,
 };
 pub use crop::{crop, crop_backward};
 pub use elementwise::{DropoutMode, add, dropout, mul, relu, relu_backward, scale};

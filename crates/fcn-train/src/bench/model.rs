@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Instant;
 
 use fcn_common::median;
+use fcn_core::tensor::ops::{self, ConvAlgo};
 use fcn_core::tensor::{Device, Tensor};
 use fcn_core::{Arch, Fcn, FcnConfig, Mode, Module, Optimizer, Reduction, Sgd, Tape};
 use serde::Serialize;
@@ -51,6 +52,8 @@ pub struct ModelBench {
     pub cpu: String,
     /// Threads in the pool.
     pub threads: usize,
+    /// The CPU's algorithm for 3x3 stride-1 convolutions (`--conv-algo`).
+    pub conv_algo: ConvAlgo,
     /// The device.
     pub device: String,
     /// `fcn8s`, ...
@@ -146,6 +149,7 @@ pub fn run_model_bench(options: &ModelBenchOptions) -> Result<ModelBench> {
     Ok(ModelBench {
         cpu: super::cpu_name(),
         threads: rayon::current_num_threads(),
+        conv_algo: ops::conv_algo(),
         device: options.device.to_string(),
         arch: options.arch.name().to_owned(),
         width_divisor: options.width_divisor,
@@ -162,13 +166,14 @@ impl fmt::Display for ModelBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} (width / {}, {:.1} M parameters) on {}; cpu: {} ({} threads)",
+            "{} (width / {}, {:.1} M parameters) on {}; cpu: {} ({} threads); conv algo: {}",
             self.arch,
             self.width_divisor,
             self.parameters as f64 / 1e6,
             self.device,
             self.cpu,
-            self.threads
+            self.threads,
+            self.conv_algo
         )?;
         writeln!(
             f,

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use fcn_core::tensor::ops::{self, Conv2d, ConvTranspose2d, Pool2d, Reduction};
+use fcn_core::tensor::ops::{self, Conv2d, ConvAlgo, ConvTranspose2d, Pool2d, Reduction};
 use fcn_core::tensor::{Device, Tensor};
 use serde::Serialize;
 
@@ -29,6 +29,8 @@ pub struct OpsBench {
     pub cpu: String,
     /// Threads in the pool.
     pub threads: usize,
+    /// The CPU's algorithm for 3x3 stride-1 convolutions (`--conv-algo`).
+    pub conv_algo: ConvAlgo,
     /// The device the cases ran on.
     pub device: String,
     /// The cases.
@@ -152,6 +154,7 @@ pub fn run_ops_bench(device: Device, repeats: usize) -> Result<OpsBench> {
     Ok(OpsBench {
         cpu: super::cpu_name(),
         threads: rayon::current_num_threads(),
+        conv_algo: ops::conv_algo(),
         device: device.to_string(),
         cases,
     })
@@ -161,8 +164,8 @@ impl std::fmt::Display for OpsBench {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "device: {}; cpu: {} ({} threads)",
-            self.device, self.cpu, self.threads
+            "device: {}; cpu: {} ({} threads); conv algo: {}",
+            self.device, self.cpu, self.threads, self.conv_algo
         )?;
         writeln!(f, "{:<20} {:>11} {:>9}", "case", "median ms", "GFLOP/s")?;
         for c in &self.cases {
