@@ -11,23 +11,15 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fcn::core::SplitMix64;
 use fcn::tensor::Tensor;
 use fcn::tensor::ops::{self, Conv2d, ConvTranspose2d, Pool2d, Reduction};
 
-/// Uniform values in [-1, 1) from a fixed seed (SplitMix64), so every run times the same data.
+/// Uniform values in [-1, 1) from a fixed seed, so every run times the same data.
 fn random(shape: &[usize], seed: u64) -> Tensor {
-    let mut state = seed;
+    let mut rng = SplitMix64::new(seed);
     let n: usize = shape.iter().product();
-    let values = (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect();
+    let values = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
     Tensor::from_vec(values, shape).unwrap()
 }
 
